@@ -1,0 +1,109 @@
+//! The one error type of the domain, with a stable machine code per variant.
+//!
+//! Adapters translate their own failures into these variants (a unique violation becomes
+//! [`Error::Conflict`], a refused connection [`Error::Unavailable`]); transports map
+//! [`Error::code`] to a status once, at the edge. No variant ever carries a secret.
+
+/// Result alias used across the domain and its ports.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything a use case or a port can fail with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// The input is malformed or breaks a rule; `field` names the offending field when known.
+    #[error("{message}")]
+    Validation {
+        field: Option<String>,
+        message: String,
+    },
+    /// A value that looks like a masked key matched none of the hints handed out for it.
+    #[error("{field} looks like a masked key but does not match the stored key; send the full key")]
+    MaskedSecretMismatch { field: String },
+    /// The provider id is not in the catalog or not offered by this deployment.
+    #[error("unknown provider: {0}")]
+    UnknownProvider(String),
+    /// There is no stored key for the provider and the request carried none.
+    #[error("no API key is stored for provider {provider} and none was given")]
+    ProviderNotConfigured { provider: String },
+    /// The thing does not exist for this owner (also used for other owners' rows).
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The write lost a race or would break a uniqueness rule (stale version, duplicate).
+    #[error("{0}")]
+    Conflict(String),
+    /// The actor may not perform this action on this owner.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The store (or another dependency) cannot be reached right now; retrying may help.
+    #[error("the settings store is unavailable: {0}")]
+    Unavailable(String),
+    /// A stored ciphertext could not be opened (wrong master key, tampering, moved row).
+    #[error("a stored secret could not be decrypted")]
+    SecretUnreadable,
+    /// An invariant of the service itself failed; never caused by client input.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// Shorthand for a validation error naming a field.
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Validation {
+            field: Some(field.into()),
+            message: message.into(),
+        }
+    }
+
+    /// The stable machine code of this error, shared by every transport.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Validation { .. } => "validation_error",
+            Self::MaskedSecretMismatch { .. } => "masked_key_mismatch",
+            Self::UnknownProvider(_) => "unknown_provider",
+            Self::ProviderNotConfigured { .. } => "provider_not_configured",
+            Self::NotFound(_) => "not_found",
+            Self::Conflict(_) => "conflict",
+            Self::Forbidden(_) => "forbidden",
+            Self::Unavailable(_) => "store_unavailable",
+            Self::SecretUnreadable => "secret_unreadable",
+            Self::Internal(_) => "internal_error",
+        }
+    }
+
+    /// The field the error is about, when there is one.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            Self::Validation { field, .. } => field.as_deref(),
+            Self::MaskedSecretMismatch { field } => Some(field),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_stable() {
+        assert_eq!(Error::invalid("model", "bad").code(), "validation_error");
+        assert_eq!(
+            Error::ProviderNotConfigured {
+                provider: "openai".into()
+            }
+            .code(),
+            "provider_not_configured"
+        );
+        assert_eq!(Error::NotFound("config".into()).code(), "not_found");
+        assert_eq!(Error::Conflict("x".into()).code(), "conflict");
+        assert_eq!(Error::Forbidden("x".into()).code(), "forbidden");
+        assert_eq!(Error::Unavailable("x".into()).code(), "store_unavailable");
+        assert_eq!(
+            Error::MaskedSecretMismatch {
+                field: "api_key".into()
+            }
+            .field(),
+            Some("api_key")
+        );
+    }
+}

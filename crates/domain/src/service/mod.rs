@@ -1,0 +1,131 @@
+//! The use cases, as one service over the ports.
+//!
+//! Every method takes the calling [`Actor`] and the [`Owner`] it acts on and checks
+//! authorization first, so transports cannot forget it.
+
+mod configs;
+mod connection;
+mod documents;
+mod rewrap;
+mod tasks;
+
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+
+use crate::actor::Actor;
+use crate::audit::{AuditAction, AuditEvent, AuditOutcome};
+use crate::catalog::{Catalog, ProviderId};
+use crate::error::Result;
+use crate::owner::Owner;
+use crate::ports::{
+    AuditLog, Clock, ConfigRepository, ProviderProbe, SecretCipher, SettingsDocumentRepository,
+    TaskAssignmentRepository,
+};
+use crate::values::ConfigId;
+
+pub use configs::{UpsertOutcome, UpsertRequest};
+pub use connection::{ConnectionTest, ConnectionTestResult};
+pub use rewrap::RewrapReport;
+
+/// The adapters a [`SettingsService`] runs on.
+#[derive(Clone)]
+pub struct Ports {
+    pub configs: Arc<dyn ConfigRepository>,
+    pub tasks: Arc<dyn TaskAssignmentRepository>,
+    pub documents: Arc<dyn SettingsDocumentRepository>,
+    pub audit: Arc<dyn AuditLog>,
+    pub cipher: Arc<dyn SecretCipher>,
+    pub probe: Arc<dyn ProviderProbe>,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for Ports {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Ports { .. }")
+    }
+}
+
+/// Every use case of the service.
+#[derive(Debug, Clone)]
+pub struct SettingsService {
+    ports: Ports,
+    catalog: Catalog,
+}
+
+/// How many times a write that lost an optimistic race is retried before giving up.
+const WRITE_ATTEMPTS: usize = 3;
+
+impl SettingsService {
+    /// A service over these adapters, offering the providers of `catalog`.
+    pub fn new(ports: Ports, catalog: Catalog) -> Self {
+        Self { ports, catalog }
+    }
+
+    /// The providers this deployment offers.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// The adapters (for health checks and administrative commands).
+    pub fn ports(&self) -> &Ports {
+        &self.ports
+    }
+
+    /// Records an audit event; an audit store failure is logged, not returned, because the
+    /// change it describes has already happened.
+    async fn audit(
+        &self,
+        actor: &Actor,
+        owner: &Owner,
+        provider: Option<ProviderId>,
+        config_id: Option<ConfigId>,
+        action: AuditAction,
+        outcome: AuditOutcome,
+    ) {
+        self.audit_as(actor.subject.as_str(), owner, provider, config_id, action, outcome)
+            .await;
+    }
+
+    async fn audit_as(
+        &self,
+        actor: &str,
+        owner: &Owner,
+        provider: Option<ProviderId>,
+        config_id: Option<ConfigId>,
+        action: AuditAction,
+        outcome: AuditOutcome,
+    ) {
+        let event = AuditEvent {
+            actor: actor.to_owned(),
+            owner: owner.clone(),
+            provider,
+            config_id,
+            action,
+            outcome,
+            at: self.ports.clock.now(),
+        };
+        if let Err(err) = self.ports.audit.record(event).await {
+            tracing::warn!(code = err.code(), action = action.as_str(), "audit event not recorded");
+        }
+    }
+
+    /// Audits the result of a change and passes it through.
+    async fn audited<T>(
+        &self,
+        actor: &Actor,
+        owner: &Owner,
+        provider: Option<ProviderId>,
+        action: AuditAction,
+        result: Result<T>,
+        id_of: impl Fn(&T) -> Option<ConfigId>,
+    ) -> Result<T> {
+        let (config_id, outcome) = match &result {
+            Ok(value) => (id_of(value), AuditOutcome::Success),
+            Err(err) => (None, AuditOutcome::Failure(err.code().to_owned())),
+        };
+        self.audit(actor, owner, provider, config_id, action, outcome).await;
+        result
+    }
+}
