@@ -125,8 +125,7 @@ impl Actor {
             }
             Owner::Instance(instance) => {
                 let own_instance = self.instance.as_ref() == Some(instance);
-                if self.has_role(Role::Superadmin) || (self.has_role(Role::Admin) && own_instance)
-                {
+                if self.has_role(Role::Superadmin) || (self.has_role(Role::Admin) && own_instance) {
                     Ok(())
                 } else {
                     Err(Error::Forbidden(
@@ -165,27 +164,49 @@ mod tests {
         let a = user("u1", &[Scope::Read], &[], None);
         let me = a.user_owner();
         assert!(a.authorize(&me, Access::Read).is_ok());
-        assert_eq!(a.authorize(&me, Access::Write).unwrap_err().code(), "forbidden");
+        assert_eq!(
+            a.authorize(&me, Access::Write).unwrap_err().code(),
+            "forbidden"
+        );
         let other = Owner::User(UserId::parse("u2").unwrap());
         assert!(a.authorize(&other, Access::Read).is_err());
-        let superadmin = user("root", &[Scope::Read, Scope::Write], &[Role::Superadmin], None);
+        let superadmin = user(
+            "root",
+            &[Scope::Read, Scope::Write],
+            &[Role::Superadmin],
+            None,
+        );
         assert!(superadmin.authorize(&me, Access::Read).is_err());
     }
 
     #[test]
     fn instances_need_admin_of_that_instance_or_superadmin() {
         let acme = Owner::Instance(InstanceId::parse("acme").unwrap());
-        assert!(user("a", &[], &[Role::Admin], Some("acme")).authorize(&acme, Access::Write).is_ok());
-        assert!(user("a", &[], &[Role::Admin], Some("other")).authorize(&acme, Access::Read).is_err());
-        assert!(user("a", &[], &[Role::Admin], None).authorize(&acme, Access::Read).is_err());
-        assert!(user("a", &[Scope::Write], &[], Some("acme")).authorize(&acme, Access::Write).is_err());
-        assert!(user("s", &[], &[Role::Superadmin], None).authorize(&acme, Access::Write).is_ok());
+        assert!(user("a", &[], &[Role::Admin], Some("acme"))
+            .authorize(&acme, Access::Write)
+            .is_ok());
+        assert!(user("a", &[], &[Role::Admin], Some("other"))
+            .authorize(&acme, Access::Read)
+            .is_err());
+        assert!(user("a", &[], &[Role::Admin], None)
+            .authorize(&acme, Access::Read)
+            .is_err());
+        assert!(user("a", &[Scope::Write], &[], Some("acme"))
+            .authorize(&acme, Access::Write)
+            .is_err());
+        assert!(user("s", &[], &[Role::Superadmin], None)
+            .authorize(&acme, Access::Write)
+            .is_ok());
     }
 
     #[test]
     fn global_needs_superadmin() {
-        assert!(user("s", &[], &[Role::Superadmin], None).authorize(&Owner::Global, Access::Write).is_ok());
-        assert!(user("a", &[Scope::Write], &[Role::Admin], Some("x")).authorize(&Owner::Global, Access::Read).is_err());
+        assert!(user("s", &[], &[Role::Superadmin], None)
+            .authorize(&Owner::Global, Access::Write)
+            .is_ok());
+        assert!(user("a", &[Scope::Write], &[Role::Admin], Some("x"))
+            .authorize(&Owner::Global, Access::Read)
+            .is_err());
     }
 
     #[test]

@@ -144,7 +144,11 @@ pub static PROVIDERS: &[ProviderSpec] = &[
         default_base_url: Some("https://api.openai.com/v1"),
         local: false,
         base_url_required: false,
-        fields: &[API_KEY, setting("organization", false), setting("project", false)],
+        fields: &[
+            API_KEY,
+            setting("organization", false),
+            setting("project", false),
+        ],
         probe: ProbeShape::OpenAiModels,
     },
     ProviderSpec {
@@ -417,7 +421,9 @@ impl Catalog {
 
     /// Whether a provider is offered.
     pub fn offers(&self, provider: ProviderId) -> bool {
-        self.offered.as_ref().is_none_or(|set| set.contains(&provider))
+        self.offered
+            .as_ref()
+            .is_none_or(|set| set.contains(&provider))
     }
 
     /// Resolves a requested provider name to an offered provider.
@@ -438,10 +444,7 @@ impl Catalog {
 
     /// Offered providers in catalog order.
     pub fn providers(&self) -> impl Iterator<Item = ProviderId> + '_ {
-        PROVIDERS
-            .iter()
-            .map(ProviderId)
-            .filter(|p| self.offers(*p))
+        PROVIDERS.iter().map(ProviderId).filter(|p| self.offers(*p))
     }
 }
 
@@ -451,7 +454,10 @@ mod tests {
 
     #[test]
     fn ids_and_aliases_resolve() {
-        assert_eq!(ProviderId::lookup("google").map(|p| p.as_str()), Some("gemini"));
+        assert_eq!(
+            ProviderId::lookup("google").map(|p| p.as_str()),
+            Some("gemini")
+        );
         assert_eq!(
             ProviderId::lookup("deepseek").map(|p| p.as_str()),
             Some("deepseek_cloud")
@@ -477,12 +483,18 @@ mod tests {
     #[test]
     fn every_provider_is_consistent() {
         for p in PROVIDERS {
-            assert!(p.primary_secret().is_some() || !p.requires_api_key(), "{}", p.id);
+            assert!(
+                p.primary_secret().is_some() || !p.requires_api_key(),
+                "{}",
+                p.id
+            );
             if let Some(url) = p.default_base_url {
                 assert!(url::Url::parse(url).is_ok(), "{}", p.id);
             }
             assert!(
-                p.default_base_url.is_some() || p.base_url_required || p.probe != ProbeShape::OpenAiModels,
+                p.default_base_url.is_some()
+                    || p.base_url_required
+                    || p.probe != ProbeShape::OpenAiModels,
                 "{} has no endpoint",
                 p.id
             );

@@ -79,32 +79,31 @@ fn object<'a>(doc: &'a Value, path: &str) -> Result<Option<&'a Map<String, Value
 }
 
 fn check_field(path: &str, value: &Value) -> Result<()> {
-    let bad = |what: &str| Err(Error::invalid(path, format!("{path} must be {what}")));
     if value.is_null() {
         return Ok(());
     }
-    match path {
+    let (ok, expected) = match path {
         "ai.systemPrompt" | "stt.activeModel" | "general.theme" | "general.language" => {
-            if !value.is_string() {
-                return bad("a string");
-            }
+            (value.is_string(), "a string")
         }
-        "ai.temperature" => match value.as_f64() {
-            Some(t) if (0.0..=2.0).contains(&t) => {}
-            _ => return bad("a number from 0 to 2"),
-        },
-        "ai.maxTokens" | "stt.sampleRate" => match value.as_u64() {
-            Some(n) if n > 0 && n <= 10_000_000 => {}
-            _ => return bad("a positive integer"),
-        },
+        "ai.temperature" => (
+            value.as_f64().is_some_and(|t| (0.0..=2.0).contains(&t)),
+            "a number from 0 to 2",
+        ),
+        "ai.maxTokens" | "stt.sampleRate" => (
+            value.as_u64().is_some_and(|n| n > 0 && n <= 10_000_000),
+            "a positive integer",
+        ),
         "ai.thinkingEnabled" | "ai.planMode" | "onboarding.completed" => {
-            if !value.is_boolean() {
-                return bad("true or false");
-            }
+            (value.is_boolean(), "true or false")
         }
-        _ => {}
+        _ => (true, ""),
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(path, format!("{path} must be {expected}")))
     }
-    Ok(())
 }
 
 /// Checks the types of known fields, refuses credential keys and oversized documents.
@@ -129,7 +128,9 @@ pub fn validate(doc: &Value) -> Result<()> {
             }
         }
     }
-    let size = serde_json::to_vec(doc).map(|v| v.len()).unwrap_or(usize::MAX);
+    let size = serde_json::to_vec(doc)
+        .map(|v| v.len())
+        .unwrap_or(usize::MAX);
     if size > MAX_DOCUMENT_BYTES {
         return Err(Error::invalid(
             "settings",
@@ -145,7 +146,8 @@ mod tests {
 
     #[test]
     fn merge_is_deep_and_null_removes() {
-        let mut doc = json!({"ai": {"temperature": 0.7, "maxTokens": 4096}, "general": {"theme": "dark"}});
+        let mut doc =
+            json!({"ai": {"temperature": 0.7, "maxTokens": 4096}, "general": {"theme": "dark"}});
         merge(
             &mut doc,
             &json!({"ai": {"temperature": 0.9}, "general": null, "custom": {"x": 1}}),
@@ -167,11 +169,17 @@ mod tests {
             (json!({"ai": {"temperature": "hot"}}), "ai.temperature"),
             (json!({"ai": {"maxTokens": 0}}), "ai.maxTokens"),
             (json!({"ai": {"maxTokens": -5}}), "ai.maxTokens"),
-            (json!({"ai": {"thinkingEnabled": "yes"}}), "ai.thinkingEnabled"),
+            (
+                json!({"ai": {"thinkingEnabled": "yes"}}),
+                "ai.thinkingEnabled",
+            ),
             (json!({"ai": {"systemPrompt": 1}}), "ai.systemPrompt"),
             (json!({"ai": []}), "ai"),
             (json!({"stt": {"sampleRate": 1.5}}), "stt.sampleRate"),
-            (json!({"onboarding": {"completed": 1}}), "onboarding.completed"),
+            (
+                json!({"onboarding": {"completed": 1}}),
+                "onboarding.completed",
+            ),
             (json!({"ai": {"providers": {}}}), "ai.providers"),
             (json!([1, 2]), "settings"),
         ] {

@@ -17,7 +17,9 @@ pub enum Error {
         message: String,
     },
     /// A value that looks like a masked key matched none of the hints handed out for it.
-    #[error("{field} looks like a masked key but does not match the stored key; send the full key")]
+    #[error(
+        "{field} looks like a masked key but does not match the stored key; send the full key"
+    )]
     MaskedSecretMismatch { field: String },
     /// The provider id is not in the catalog or not offered by this deployment.
     #[error("unknown provider: {0}")]

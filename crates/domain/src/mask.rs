@@ -85,7 +85,11 @@ pub fn mask(secret: &str, style: MaskStyle) -> String {
     match style {
         MaskStyle::Last4 => tail(&chars, tail_len),
         MaskStyle::Lead3Last4 => {
-            format!("{}{ELLIPSIS}{}", head(&chars, 3.min(room)), tail(&chars, tail_len))
+            format!(
+                "{}{ELLIPSIS}{}",
+                head(&chars, 3.min(room)),
+                tail(&chars, tail_len)
+            )
         }
         MaskStyle::VendorLast4 => {
             let lead = vendor_prefix(secret, room)
@@ -94,7 +98,11 @@ pub fn mask(secret: &str, style: MaskStyle) -> String {
             format!("{lead}{ELLIPSIS}{}", tail(&chars, tail_len))
         }
         MaskStyle::First4Last4 => {
-            format!("{}{ELLIPSIS}{}", head(&chars, 4.min(room)), tail(&chars, tail_len))
+            format!(
+                "{}{ELLIPSIS}{}",
+                head(&chars, 4.min(room)),
+                tail(&chars, tail_len)
+            )
         }
         MaskStyle::PrefixStars => {
             format!("{}{STARS}", vendor_prefix(secret, budget).unwrap_or(""))
@@ -104,7 +112,10 @@ pub fn mask(secret: &str, style: MaskStyle) -> String {
 
 /// Whether a value has the shape of a mask rather than a real key.
 pub fn looks_masked(value: &str) -> bool {
-    value.contains(ELLIPSIS) || value.contains(STARS) || value.contains('\u{2026}') || value.contains('\u{2022}')
+    value.contains(ELLIPSIS)
+        || value.contains(STARS)
+        || value.contains('\u{2026}')
+        || value.contains('\u{2022}')
 }
 
 /// Every mask of one secret, computed when it is written so listing never decrypts.
@@ -166,9 +177,21 @@ mod tests {
         assert_eq!(mask(openai, MaskStyle::First4Last4), "sk-p...Yx4f");
         assert_eq!(mask(openai, MaskStyle::PrefixStars), "sk-proj-***");
         assert_eq!(mask(openai, MaskStyle::VendorLast4), "sk-...Yx4f");
-        assert_eq!(mask("AIzaSyD-abcdefghijklmnopqrstuvwxyz0123", MaskStyle::VendorLast4), "AIza...0123");
+        assert_eq!(
+            mask(
+                "AIzaSyD-abcdefghijklmnopqrstuvwxyz0123",
+                MaskStyle::VendorLast4
+            ),
+            "AIza...0123"
+        );
         assert_eq!(mask(ANTHROPIC, MaskStyle::VendorLast4), "sk-...XXXX");
-        assert_eq!(mask("sk-0123456789abcdef0123456789abcdef", MaskStyle::PrefixStars), "sk-***");
+        assert_eq!(
+            mask(
+                "sk-0123456789abcdef0123456789abcdef",
+                MaskStyle::PrefixStars
+            ),
+            "sk-***"
+        );
     }
 
     #[test]
@@ -186,7 +209,10 @@ mod tests {
         let hints = SecretHints::of(ANTHROPIC);
         assert!(hints.is_handed_out_mask(&hints.vendor_last4));
         assert!(hints.is_handed_out_mask(&hints.first4_last4));
-        assert!(!hints.is_handed_out_mask(&hints.last4), "bare last-4 is not a key value");
+        assert!(
+            !hints.is_handed_out_mask(&hints.last4),
+            "bare last-4 is not a key value"
+        );
         assert!(!hints.is_handed_out_mask("sk-...YYYY"));
         assert!(looks_masked("sk-...YYYY"));
         assert!(looks_masked("sk-***"));
@@ -195,7 +221,11 @@ mod tests {
 
     /// Characters of the secret visible in a mask: the mask minus its markers.
     fn revealed(masked: &str) -> usize {
-        masked.replacen(ELLIPSIS, "", 1).replacen(STARS, "", 1).chars().count()
+        masked
+            .replacen(ELLIPSIS, "", 1)
+            .replacen(STARS, "", 1)
+            .chars()
+            .count()
     }
 
     fn secrets() -> impl Strategy<Value = String> {

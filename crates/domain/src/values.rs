@@ -229,6 +229,9 @@ mod tests {
         assert_eq!(t.to_rfc3339(), "2025-01-05T10:00:00.123456Z");
         assert_eq!(Timestamp::from_unix_micros(t.unix_micros()).unwrap(), t);
         let whole = Timestamp::new(time::macros::datetime!(2025-01-05 10:00:00 UTC));
-        assert_eq!(serde_json::to_string(&whole).unwrap(), "\"2025-01-05T10:00:00Z\"");
+        assert_eq!(
+            serde_json::to_string(&whole).unwrap(),
+            "\"2025-01-05T10:00:00Z\""
+        );
     }
 }

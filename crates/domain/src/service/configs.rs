@@ -262,9 +262,14 @@ impl SettingsService {
         }
         .await;
         let provider = result.as_ref().ok().map(|c| c.provider);
-        self.audited(actor, owner, provider, AuditAction::SetDefault, result, |c| {
-            Some(c.id)
-        })
+        self.audited(
+            actor,
+            owner,
+            provider,
+            AuditAction::SetDefault,
+            result,
+            |c| Some(c.id),
+        )
         .await
     }
 
@@ -351,7 +356,10 @@ impl SettingsService {
             }
         }
 
-        let model = patch.model.clone().apply(existing.and_then(|c| c.model.clone()));
+        let model = patch
+            .model
+            .clone()
+            .apply(existing.and_then(|c| c.model.clone()));
         let base_url = patch
             .base_url
             .clone()
@@ -514,7 +522,12 @@ fn stale(version: i64) -> Error {
     ))
 }
 
-fn write_of(current: &ProviderConfig, applied: Applied, make_default: bool, now: crate::values::Timestamp) -> ConfigWrite {
+fn write_of(
+    current: &ProviderConfig,
+    applied: Applied,
+    make_default: bool,
+    now: crate::values::Timestamp,
+) -> ConfigWrite {
     ConfigWrite {
         id: current.id,
         owner: current.owner.clone(),

@@ -73,8 +73,15 @@ impl SettingsService {
             ),
             Err(err) => (None, AuditOutcome::Failure(err.code().to_owned())),
         };
-        self.audit(actor, owner, Some(provider), config_id, AuditAction::Test, outcome)
-            .await;
+        self.audit(
+            actor,
+            owner,
+            Some(provider),
+            config_id,
+            AuditAction::Test,
+            outcome,
+        )
+        .await;
         result.map(|(result, _)| result)
     }
 
@@ -116,16 +123,18 @@ impl SettingsService {
         from_store.retain(|n| !n.is_empty());
 
         let primary = spec.primary_secret();
-        let has_primary = primary.is_none_or(|f| {
-            secrets.contains_key(f.name) || from_store.contains(&f.name)
-        });
+        let has_primary =
+            primary.is_none_or(|f| secrets.contains_key(f.name) || from_store.contains(&f.name));
         if primary.is_some_and(|f| f.required) && !has_primary {
             return Err(Error::ProviderNotConfigured {
                 provider: spec.id.to_owned(),
             });
         }
 
-        let mut settings = stored.as_ref().map(|c| c.settings.clone()).unwrap_or_default();
+        let mut settings = stored
+            .as_ref()
+            .map(|c| c.settings.clone())
+            .unwrap_or_default();
         for (name, value) in &test.settings {
             let field = spec.field(name).filter(|f| !f.secret).ok_or_else(|| {
                 Error::invalid(name, format!("{name} is not a field of {}", spec.id))
@@ -186,8 +195,15 @@ impl SettingsService {
                     Ok(_) => AuditOutcome::Success,
                     Err(e) => AuditOutcome::Failure(e.code().to_owned()),
                 };
-                self.audit(actor, owner, Some(provider), Some(config.id), AuditAction::Decrypt, outcome)
-                    .await;
+                self.audit(
+                    actor,
+                    owner,
+                    Some(provider),
+                    Some(config.id),
+                    AuditAction::Decrypt,
+                    outcome,
+                )
+                .await;
                 secrets.insert((*name).to_owned(), opened?);
             }
         }
@@ -196,7 +212,11 @@ impl SettingsService {
             .model
             .as_ref()
             .map(|m| m.as_str().to_owned())
-            .or_else(|| stored.as_ref().and_then(|c| c.effective_model().map(str::to_owned)))
+            .or_else(|| {
+                stored
+                    .as_ref()
+                    .and_then(|c| c.effective_model().map(str::to_owned))
+            })
             .or_else(|| spec.default_model.map(str::to_owned));
         let request = ProbeRequest {
             provider,
@@ -208,7 +228,8 @@ impl SettingsService {
         let outcome = self.ports.probe.probe(request).await;
 
         let used_stored_secret = !from_store.is_empty();
-        let fresh_primary = primary.is_some_and(|f| test.secrets.contains_key(f.name) && !from_store.contains(&f.name));
+        let fresh_primary = primary
+            .is_some_and(|f| test.secrets.contains_key(f.name) && !from_store.contains(&f.name));
         let same_endpoint = test.base_url.is_none() || test.base_url == stored_base;
         if let Some(config) = stored.as_ref().filter(|_| !fresh_primary && same_endpoint) {
             let record = TestRecord {
@@ -218,7 +239,12 @@ impl SettingsService {
                 failure: outcome.failure,
                 message: outcome.message.clone(),
             };
-            match self.ports.configs.record_test(owner, config.id, record).await {
+            match self
+                .ports
+                .configs
+                .record_test(owner, config.id, record)
+                .await
+            {
                 Ok(()) | Err(Error::NotFound(_)) => {}
                 Err(err) => return Err(err),
             }

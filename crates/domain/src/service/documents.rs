@@ -35,8 +35,15 @@ impl SettingsService {
             Ok(_) => AuditOutcome::Success,
             Err(e) => AuditOutcome::Failure(e.code().to_owned()),
         };
-        self.audit(actor, owner, None, None, AuditAction::DocumentUpdate, outcome)
-            .await;
+        self.audit(
+            actor,
+            owner,
+            None,
+            None,
+            AuditAction::DocumentUpdate,
+            outcome,
+        )
+        .await;
         result
     }
 

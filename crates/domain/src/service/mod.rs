@@ -84,8 +84,15 @@ impl SettingsService {
         action: AuditAction,
         outcome: AuditOutcome,
     ) {
-        self.audit_as(actor.subject.as_str(), owner, provider, config_id, action, outcome)
-            .await;
+        self.audit_as(
+            actor.subject.as_str(),
+            owner,
+            provider,
+            config_id,
+            action,
+            outcome,
+        )
+        .await;
     }
 
     async fn audit_as(
@@ -107,7 +114,11 @@ impl SettingsService {
             at: self.ports.clock.now(),
         };
         if let Err(err) = self.ports.audit.record(event).await {
-            tracing::warn!(code = err.code(), action = action.as_str(), "audit event not recorded");
+            tracing::warn!(
+                code = err.code(),
+                action = action.as_str(),
+                "audit event not recorded"
+            );
         }
     }
 
@@ -125,7 +136,8 @@ impl SettingsService {
             Ok(value) => (id_of(value), AuditOutcome::Success),
             Err(err) => (None, AuditOutcome::Failure(err.code().to_owned())),
         };
-        self.audit(actor, owner, provider, config_id, action, outcome).await;
+        self.audit(actor, owner, provider, config_id, action, outcome)
+            .await;
         result
     }
 }

@@ -40,7 +40,11 @@ impl SettingsService {
             ..RewrapReport::default()
         };
         loop {
-            let page = self.ports.configs.page_all(report.last_id, batch.max(1)).await?;
+            let page = self
+                .ports
+                .configs
+                .page_all(report.last_id, batch.max(1))
+                .await?;
             let Some(last) = page.last() else { break };
             let last_id = last.id;
             for config in page {
@@ -66,7 +70,10 @@ impl SettingsService {
                     continue;
                 }
                 let binding = SecretBinding::new(&config.owner, config.provider, field);
-                sealed.insert(field.clone(), self.ports.cipher.rewrap(&secret.sealed, &binding)?);
+                sealed.insert(
+                    field.clone(),
+                    self.ports.cipher.rewrap(&secret.sealed, &binding)?,
+                );
             }
             if sealed.is_empty() {
                 return Ok(false);

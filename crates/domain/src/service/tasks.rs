@@ -14,7 +14,11 @@ pub const MAX_ASSIGNMENTS: usize = 200;
 
 impl SettingsService {
     /// The owner's assignments ordered by task.
-    pub async fn task_assignments(&self, actor: &Actor, owner: &Owner) -> Result<Vec<TaskAssignment>> {
+    pub async fn task_assignments(
+        &self,
+        actor: &Actor,
+        owner: &Owner,
+    ) -> Result<Vec<TaskAssignment>> {
         actor.authorize(owner, Access::Read)?;
         self.ports.tasks.list(owner).await
     }
@@ -49,8 +53,15 @@ impl SettingsService {
             Ok(()) => AuditOutcome::Success,
             Err(e) => AuditOutcome::Failure(e.code().to_owned()),
         };
-        self.audit(actor, owner, None, None, AuditAction::TaskAssignments, outcome)
-            .await;
+        self.audit(
+            actor,
+            owner,
+            None,
+            None,
+            AuditAction::TaskAssignments,
+            outcome,
+        )
+        .await;
         result?;
         self.ports.tasks.list(owner).await
     }
