@@ -109,8 +109,8 @@ impl<T> From<Option<Option<T>>> for Patch<T> {
 /// What a caller may change on a config. Secret values may be masks handed out earlier.
 #[derive(Debug, Clone, Default)]
 pub struct ConfigPatch {
-    /// Present only to be refused: a config's provider never changes.
-    pub provider: Option<ProviderId>,
+    /// Present only to be refused: a config's provider never changes (any value, as sent).
+    pub provider: Option<String>,
     /// Present only to be refused: the default is changed with set-default.
     pub is_default: Option<bool>,
     /// Secret fields by name; `None` removes an optional secret.

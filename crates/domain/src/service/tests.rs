@@ -430,7 +430,7 @@ async fn patch_cannot_change_provider_or_default() {
     let (svc, _) = Fixture::new().service();
     for patch in [
         ConfigPatch {
-            provider: Some(provider("anthropic")),
+            provider: Some("anthropic".into()),
             ..ConfigPatch::default()
         },
         ConfigPatch {
