@@ -29,6 +29,9 @@ pub use mask::{MaskStyle, SecretHints};
 pub use owner::{InstanceId, Owner, OwnerKind, UserId};
 pub use probe::{FailureClass, ProbeOutcome, ProbeRequest};
 pub use secret::{SealedSecret, SecretBinding, SecretValue, StoredSecret};
-pub use service::{ConnectionTest, ConnectionTestResult, SettingsService, UpsertOutcome};
+pub use service::{
+    ConnectionTest, ConnectionTestResult, Ports, RewrapReport, SettingsService, UpsertOutcome,
+    UpsertRequest,
+};
 pub use task::{TaskAssignment, TaskName};
 pub use values::{BaseUrl, ConfigId, ModelName, Timestamp};
