@@ -1,0 +1,1 @@
+//! A local fake LLM provider server for tests (work in progress).
