@@ -1,0 +1,322 @@
+//! Bearer-token authentication: verifies a JWT and turns its claims into a domain [`Actor`].
+
+use std::future::{ready, Ready};
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpRequest};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use llm_settings_domain::{Actor, InstanceId, Role, Scope, UserId};
+
+use crate::error::{ApiError, Surface};
+use crate::AppState;
+
+/// Seconds of clock skew tolerated on `exp` and `nbf`.
+const LEEWAY_SECS: u64 = 30;
+
+/// Why a token was refused; the message is safe to show the client.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    #[error("missing bearer token: send `Authorization: Bearer <token>`")]
+    Missing,
+    #[error("malformed Authorization header: expected `Bearer <token>`")]
+    MalformedHeader,
+    #[error("the token has expired")]
+    Expired,
+    #[error("the token signature is invalid")]
+    BadSignature,
+    #[error("the token is not valid: {0}")]
+    Invalid(String),
+}
+
+/// Problems with the verification key given by the operator.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthSetupError {
+    #[error("the JWT secret must be at least 32 bytes")]
+    WeakSecret,
+    #[error("the JWT public key is not a PEM RSA, EC (P-256) or Ed25519 public key")]
+    UnsupportedKey,
+}
+
+/// Claims of a bearer token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    pub sub: String,
+    /// Space-separated scopes: `read`, `write`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub scope: String,
+    /// `admin`, `superadmin`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
+    pub exp: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aud: Option<String>,
+}
+
+/// Verifies bearer tokens with one pinned algorithm.
+#[derive(Clone)]
+pub struct Authenticator {
+    key: DecodingKey,
+    validation: Validation,
+}
+
+impl std::fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authenticator")
+            .field("algorithms", &self.validation.algorithms)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Authenticator {
+    /// HS256 with a shared secret of at least 32 bytes.
+    pub fn hs256(
+        secret: &[u8],
+        issuer: Option<&str>,
+        audience: Option<&str>,
+    ) -> Result<Self, AuthSetupError> {
+        if secret.len() < 32 {
+            return Err(AuthSetupError::WeakSecret);
+        }
+        Ok(Self::with(
+            DecodingKey::from_secret(secret),
+            Algorithm::HS256,
+            issuer,
+            audience,
+        ))
+    }
+
+    /// RS256, ES256 or EdDSA, chosen by the type of the PEM public key.
+    pub fn public_key_pem(
+        pem: &[u8],
+        issuer: Option<&str>,
+        audience: Option<&str>,
+    ) -> Result<Self, AuthSetupError> {
+        let (key, alg) = if let Ok(k) = DecodingKey::from_rsa_pem(pem) {
+            (k, Algorithm::RS256)
+        } else if let Ok(k) = DecodingKey::from_ec_pem(pem) {
+            (k, Algorithm::ES256)
+        } else if let Ok(k) = DecodingKey::from_ed_pem(pem) {
+            (k, Algorithm::EdDSA)
+        } else {
+            return Err(AuthSetupError::UnsupportedKey);
+        };
+        Ok(Self::with(key, alg, issuer, audience))
+    }
+
+    fn with(
+        key: DecodingKey,
+        alg: Algorithm,
+        issuer: Option<&str>,
+        audience: Option<&str>,
+    ) -> Self {
+        let mut validation = Validation::new(alg);
+        validation.leeway = LEEWAY_SECS;
+        validation.validate_exp = true;
+        validation.validate_nbf = true;
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        match issuer {
+            Some(iss) => {
+                validation.set_issuer(&[iss]);
+                validation.required_spec_claims.insert("iss".into());
+            }
+            None => validation.iss = None,
+        }
+        match audience {
+            Some(aud) => {
+                validation.set_audience(&[aud]);
+                validation.required_spec_claims.insert("aud".into());
+            }
+            None => validation.validate_aud = false,
+        }
+        Self { key, validation }
+    }
+
+    /// Verifies a token and builds the actor it speaks for.
+    pub fn verify(&self, token: &str) -> Result<Actor, AuthError> {
+        use jsonwebtoken::errors::ErrorKind;
+        let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation).map_err(
+            |e| match e.kind() {
+                ErrorKind::ExpiredSignature => AuthError::Expired,
+                ErrorKind::InvalidSignature => AuthError::BadSignature,
+                ErrorKind::InvalidAlgorithm => AuthError::Invalid(
+                    "the token is signed with an algorithm this service does not accept".into(),
+                ),
+                ErrorKind::InvalidIssuer => AuthError::Invalid("wrong issuer".into()),
+                ErrorKind::InvalidAudience => AuthError::Invalid("wrong audience".into()),
+                ErrorKind::ImmatureSignature => {
+                    AuthError::Invalid("the token is not valid yet".into())
+                }
+                ErrorKind::MissingRequiredClaim(c) => {
+                    AuthError::Invalid(format!("the token lacks the `{c}` claim"))
+                }
+                ErrorKind::Json(_) => AuthError::Invalid("the token claims are malformed".into()),
+                _ => AuthError::Invalid("the token could not be decoded".into()),
+            },
+        )?;
+        actor_of(data.claims)
+    }
+}
+
+fn actor_of(claims: Claims) -> Result<Actor, AuthError> {
+    let subject = UserId::parse(claims.sub)
+        .map_err(|_| AuthError::Invalid("the `sub` claim is not a valid user id".into()))?;
+    let instance = claims
+        .instance
+        .map(InstanceId::parse)
+        .transpose()
+        .map_err(|_| {
+            AuthError::Invalid("the `instance` claim is not a valid instance id".into())
+        })?;
+    Ok(Actor::new(
+        subject,
+        claims.scope.split_whitespace().filter_map(Scope::parse),
+        claims.roles.iter().filter_map(|r| Role::parse(r)),
+        instance,
+    ))
+}
+
+/// Mints HS256 tokens (the `token` command and tests).
+#[derive(Clone)]
+pub struct TokenIssuer {
+    key: EncodingKey,
+}
+
+impl std::fmt::Debug for TokenIssuer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TokenIssuer { .. }")
+    }
+}
+
+impl TokenIssuer {
+    /// An issuer for the shared secret.
+    pub fn hs256(secret: &[u8]) -> Self {
+        Self {
+            key: EncodingKey::from_secret(secret),
+        }
+    }
+
+    /// Signs the claims.
+    pub fn mint(&self, claims: &Claims) -> Result<String, jsonwebtoken::errors::Error> {
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.key)
+    }
+}
+
+/// The authenticated caller of a request; extracting it answers 401 in the surface's shape.
+#[derive(Debug, Clone)]
+pub struct Authenticated(pub Actor);
+
+impl FromRequest for Authenticated {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let surface = Surface::of(req);
+        let result = (|| {
+            let state = req
+                .app_data::<actix_web::web::Data<AppState>>()
+                .ok_or_else(|| {
+                    ApiError::new(
+                        surface,
+                        "internal_error",
+                        "authentication is not configured",
+                    )
+                })?;
+            let auth = &state.auth;
+            let header = req
+                .headers()
+                .get(header::AUTHORIZATION)
+                .ok_or_else(|| ApiError::unauthorized(surface, AuthError::Missing.to_string()))?;
+            let token = header
+                .to_str()
+                .ok()
+                .and_then(|h| {
+                    let (scheme, token) = h.split_once(' ')?;
+                    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+                })
+                .filter(|t| !t.is_empty())
+                .ok_or_else(|| {
+                    ApiError::unauthorized(surface, AuthError::MalformedHeader.to_string())
+                })?;
+            auth.verify(token)
+                .map(Authenticated)
+                .map_err(|e| ApiError::unauthorized(surface, e.to_string()))
+        })();
+        ready(result)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
+
+    fn claims(exp_offset: i64) -> Claims {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        Claims {
+            sub: "u1".into(),
+            scope: "read write".into(),
+            roles: vec!["admin".into(), "wizard".into()],
+            instance: Some("acme".into()),
+            exp: (now + exp_offset) as u64,
+            iss: None,
+            aud: None,
+        }
+    }
+
+    #[test]
+    fn a_valid_token_becomes_an_actor() {
+        let auth = Authenticator::hs256(SECRET, None, None).unwrap();
+        let token = TokenIssuer::hs256(SECRET).mint(&claims(600)).unwrap();
+        let actor = auth.verify(&token).unwrap();
+        assert_eq!(actor.subject.as_str(), "u1");
+        assert!(actor.scopes.contains(&Scope::Write));
+        assert_eq!(actor.roles.len(), 1, "unknown roles are ignored");
+        assert_eq!(actor.instance.unwrap().as_str(), "acme");
+    }
+
+    #[test]
+    fn bad_tokens_are_refused_with_a_reason() {
+        let auth = Authenticator::hs256(SECRET, None, None).unwrap();
+        let expired = TokenIssuer::hs256(SECRET).mint(&claims(-600)).unwrap();
+        assert_eq!(auth.verify(&expired).unwrap_err(), AuthError::Expired);
+        let forged = TokenIssuer::hs256(b"another-secret-another-secret-00")
+            .mint(&claims(600))
+            .unwrap();
+        assert_eq!(auth.verify(&forged).unwrap_err(), AuthError::BadSignature);
+        assert!(matches!(
+            auth.verify("not.a.jwt").unwrap_err(),
+            AuthError::Invalid(_)
+        ));
+        let none_alg =
+            "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiJ1MSIsImV4cCI6OTk5OTk5OTk5OX0.";
+        assert!(auth.verify(none_alg).is_err());
+    }
+
+    #[test]
+    fn issuer_and_audience_are_checked_when_configured() {
+        let auth =
+            Authenticator::hs256(SECRET, Some("https://issuer"), Some("llm-settings")).unwrap();
+        let mut c = claims(600);
+        let issuer = TokenIssuer::hs256(SECRET);
+        assert!(auth.verify(&issuer.mint(&c).unwrap()).is_err());
+        c.iss = Some("https://issuer".into());
+        c.aud = Some("llm-settings".into());
+        assert!(auth.verify(&issuer.mint(&c).unwrap()).is_ok());
+        c.aud = Some("other".into());
+        assert!(auth.verify(&issuer.mint(&c).unwrap()).is_err());
+    }
+
+    #[test]
+    fn weak_secrets_and_unknown_keys_are_refused_at_setup() {
+        assert!(Authenticator::hs256(b"short", None, None).is_err());
+        assert!(Authenticator::public_key_pem(b"not a pem", None, None).is_err());
+    }
+}

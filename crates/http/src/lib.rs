@@ -1,0 +1,136 @@
+//! The actix-web transport of the LLM settings service.
+//!
+//! Every API surface is a thin module over the one [`SettingsService`]; routes are registered
+//! once through `utoipa-actix-web`, so the served OpenAPI document is generated from the same
+//! registry that routes requests.
+
+pub mod auth;
+pub mod body;
+pub mod error;
+pub mod request_id;
+mod service_routes;
+pub mod surfaces;
+
+use std::sync::Arc;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::middleware::from_fn;
+use actix_web::web::Data;
+use actix_web::App;
+use async_trait::async_trait;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::tag::TagBuilder;
+use utoipa::openapi::{InfoBuilder, OpenApi};
+use utoipa_actix_web::{AppExt, UtoipaApp};
+
+use llm_settings_domain::SettingsService;
+
+pub use auth::{Authenticator, Claims, TokenIssuer};
+pub use error::{ApiError, Surface};
+
+/// Whether the service's dependencies (the store) can serve requests.
+#[async_trait]
+pub trait Readiness: Send + Sync + 'static {
+    /// `Err` with a short reason when not ready.
+    async fn check(&self) -> Result<(), String>;
+}
+
+/// Everything a request handler needs.
+pub struct AppState {
+    pub service: SettingsService,
+    pub auth: Authenticator,
+    pub readiness: Arc<dyn Readiness>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState").finish_non_exhaustive()
+    }
+}
+
+/// The served OpenAPI document, serialized once per worker.
+#[derive(Debug, Clone)]
+pub struct OpenApiJson(pub Arc<String>);
+
+/// The tags of the document, one per surface, in display order.
+const TAGS: [(&str, &str); 2] = [
+    (
+        "User LLM settings",
+        "The calling user's bring-your-own-key provider configs (`read` scope to list, `write` to change or test).",
+    ),
+    ("Service", "Health, readiness and documentation."),
+];
+
+/// Registers every documented route. The one registry of the service.
+fn routes<T>(app: UtoipaApp<T>) -> UtoipaApp<T>
+where
+    T: ServiceFactory<ServiceRequest, Config = (), Error = actix_web::Error, InitError = ()>,
+{
+    app.service(surfaces::native::scope())
+        .service(service_routes::healthz)
+        .service(service_routes::readyz)
+}
+
+fn finish(mut api: OpenApi) -> OpenApi {
+    api.info = InfoBuilder::new()
+        .title("LLM Settings Service")
+        .version(env!("CARGO_PKG_VERSION"))
+        .description(Some(
+            "Stores LLM provider credentials (bring your own key) for users, tenant instances and the whole deployment. Keys are encrypted at rest and never returned: responses carry masked hints only.",
+        ))
+        .build();
+    let components = api.components.get_or_insert_with(Default::default);
+    components.add_security_scheme(
+        "bearer",
+        SecurityScheme::Http(
+            HttpBuilder::new()
+                .scheme(HttpAuthScheme::Bearer)
+                .bearer_format("JWT")
+                .description(Some(
+                    "JWT with `sub`, `scope` (space-separated `read` `write`), `roles` (`admin`, `superadmin`), optional `instance`, and `exp`.",
+                ))
+                .build(),
+        ),
+    );
+    api.tags = Some(
+        TAGS.iter()
+            .map(|(name, description)| {
+                TagBuilder::new()
+                    .name(*name)
+                    .description(Some(*description))
+                    .build()
+            })
+            .collect(),
+    );
+    api
+}
+
+/// The OpenAPI 3.1 document of every surface, generated from the registered handlers.
+pub fn openapi() -> OpenApi {
+    let (_, api) = routes(App::new().into_utoipa_app()).split_for_parts();
+    finish(api)
+}
+
+/// The whole application: every surface, `/openapi.json`, `/docs`, health, request ids.
+pub fn app(
+    state: Data<AppState>,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let (app, api) = routes(App::new().into_utoipa_app().app_data(state)).split_for_parts();
+    let json = finish(api)
+        .to_pretty_json()
+        .unwrap_or_else(|_| "{}".to_owned());
+    app.app_data(Data::new(OpenApiJson(Arc::new(json))))
+        .service(service_routes::openapi_json)
+        .service(service_routes::docs)
+        .default_service(actix_web::web::to(service_routes::not_found))
+        .wrap(from_fn(request_id::request_id))
+}

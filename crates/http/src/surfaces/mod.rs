@@ -1,0 +1,51 @@
+//! One module per API surface; all of them call the same domain service.
+
+pub mod native;
+
+use serde::{Deserialize, Deserializer};
+
+use llm_settings_domain::{BaseUrl, ConfigId, Error as DomainError, ModelName, Patch};
+
+use crate::error::{ApiError, Surface};
+
+/// Deserializes a field that distinguishes absent (`None`), `null` (`Some(None)`) and a value.
+pub fn double_option<'de, T, D>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    T: Deserialize<'de>,
+    D: Deserializer<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// Turns an optional, nullable model field into a domain patch.
+pub fn model_patch(
+    surface: Surface,
+    value: Option<Option<String>>,
+) -> Result<Patch<ModelName>, ApiError> {
+    Ok(match value {
+        None => Patch::Keep,
+        Some(None) => Patch::Clear,
+        Some(Some(m)) => Patch::Set(ModelName::parse(m).map_err(|e| ApiError::domain(surface, e))?),
+    })
+}
+
+/// Turns an optional, nullable base URL field into a domain patch.
+pub fn base_url_patch(
+    surface: Surface,
+    value: Option<Option<String>>,
+) -> Result<Patch<BaseUrl>, ApiError> {
+    Ok(match value {
+        None => Patch::Keep,
+        Some(None) => Patch::Clear,
+        Some(Some(u)) => Patch::Set(BaseUrl::parse(&u).map_err(|e| ApiError::domain(surface, e))?),
+    })
+}
+
+/// Parses a config id from a path; anything that is not an id is simply not found.
+pub fn config_id(surface: Surface, raw: &str) -> Result<ConfigId, ApiError> {
+    raw.parse::<i64>()
+        .ok()
+        .filter(|id| *id > 0)
+        .map(ConfigId)
+        .ok_or_else(|| ApiError::domain(surface, DomainError::NotFound(format!("config {raw}"))))
+}

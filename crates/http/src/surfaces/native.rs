@@ -1,0 +1,560 @@
+//! The user BYOK settings API, `/users/me/llm-settings`: the calling user's provider configs.
+
+use std::collections::BTreeMap;
+
+use actix_web::web::{Data, Json, Path};
+use actix_web::{delete, get, patch, post, HttpResponse};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_actix_web::scope::Scope;
+
+use llm_settings_domain::{
+    Actor, BaseUrl, ConfigPatch, ConnectionTest, ModelName, ProviderConfig, ProviderId,
+    SecretValue, UpsertRequest,
+};
+
+use super::{base_url_patch, config_id, double_option, model_patch};
+use crate::auth::Authenticated;
+use crate::body::JsonBody;
+use crate::error::{ApiError, Surface};
+use crate::AppState;
+
+const SURFACE: Surface = Surface::Native;
+const TAG: &str = "User LLM settings";
+/// The seed's BYOK providers, listed first and in this order.
+const LEADING: [&str; 4] = ["anthropic", "openai", "deepseek_cloud", "gemini"];
+
+/// The routes of this surface.
+pub fn scope() -> Scope<
+    impl actix_web::dev::ServiceFactory<
+        actix_web::dev::ServiceRequest,
+        Config = (),
+        Response = actix_web::dev::ServiceResponse,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    utoipa_actix_web::scope("/users/me/llm-settings")
+        .app_data(SURFACE)
+        .service(list_providers)
+        .service(test_connection)
+        .service(list_configs)
+        .service(create_config)
+        .service(get_config)
+        .service(update_config)
+        .service(delete_config)
+        .service(set_default)
+}
+
+/// Whether a provider is configured with a single API key (and optional extras) and so fits
+/// this surface's request shape.
+fn fits_surface(p: ProviderId) -> bool {
+    let spec = p.spec();
+    spec.primary_secret().map(|f| f.name) == Some("api_key")
+        && spec
+            .fields
+            .iter()
+            .all(|f| f.name == "api_key" || !f.required)
+}
+
+fn resolve(state: &AppState, name: &str) -> Result<ProviderId, ApiError> {
+    let provider = state
+        .service
+        .catalog()
+        .resolve(name)
+        .map_err(|e| ApiError::domain(SURFACE, e).with_field("provider"))?;
+    if !fits_surface(provider) {
+        return Err(ApiError::new(
+            SURFACE,
+            "validation_error",
+            format!("provider {provider} needs more than an API key; configure it through the provider configuration API"),
+        )
+        .with_field("provider"));
+    }
+    Ok(provider)
+}
+
+/// A BYOK-capable provider and its display metadata.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProviderInfo {
+    #[schema(example = "anthropic")]
+    pub id: String,
+    #[schema(example = "Anthropic")]
+    pub name: String,
+    #[schema(example = "claude-sonnet-4-5")]
+    pub default_model: Option<String>,
+    #[schema(example = true)]
+    pub requires_api_key: bool,
+    /// The endpoint used when a config sets no `base_url`.
+    #[schema(example = "https://api.anthropic.com")]
+    pub default_base_url: Option<String>,
+}
+
+/// The provider list.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProvidersResponse {
+    pub providers: Vec<ProviderInfo>,
+    #[schema(example = "anthropic")]
+    pub default_provider: Option<String>,
+}
+
+/// The last connection test of a stored key.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LastTest {
+    #[schema(example = "2025-01-05T10:05:00Z")]
+    pub tested_at: String,
+    pub success: bool,
+    #[schema(example = 420)]
+    pub latency_ms: u64,
+    /// Failure class when the test failed (`invalid_credentials`, `rate_limited` …).
+    #[schema(example = json!(null))]
+    pub failure: Option<String>,
+    #[schema(example = "Connection OK")]
+    pub message: String,
+}
+
+/// One provider config of the user. The key itself is never returned.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LlmSettingsResponse {
+    #[schema(example = 12)]
+    pub id: i64,
+    #[schema(example = "anthropic")]
+    pub provider: String,
+    #[schema(example = true)]
+    pub api_key_configured: bool,
+    #[schema(example = "abcd")]
+    pub api_key_last_4: Option<String>,
+    #[schema(example = true)]
+    pub is_default: bool,
+    /// The model in use: the override, or the provider's default.
+    #[schema(example = "claude-sonnet-4-5")]
+    pub model: Option<String>,
+    #[schema(example = json!(null))]
+    pub base_url: Option<String>,
+    #[schema(example = "2025-01-05T10:00:00Z")]
+    pub created_at: String,
+    #[schema(example = "2025-01-05T10:00:00Z")]
+    pub updated_at: String,
+    #[schema(example = true)]
+    pub enabled: bool,
+    /// Increases with every change; send it back in PATCH to refuse lost updates.
+    #[schema(example = 1)]
+    pub version: i64,
+    pub last_test: Option<LastTest>,
+}
+
+impl From<&ProviderConfig> for LlmSettingsResponse {
+    fn from(c: &ProviderConfig) -> Self {
+        let hints = c.primary_hints();
+        Self {
+            id: c.id.0,
+            provider: c.provider.to_string(),
+            api_key_configured: hints.is_some(),
+            api_key_last_4: hints.map(|h| h.last4.clone()),
+            is_default: c.is_default,
+            model: c.effective_model().map(str::to_owned),
+            base_url: c.base_url.as_ref().map(|u| u.as_str().to_owned()),
+            created_at: c.created_at.to_rfc3339(),
+            updated_at: c.updated_at.to_rfc3339(),
+            enabled: c.enabled,
+            version: c.version,
+            last_test: c.last_test.as_ref().map(|t| LastTest {
+                tested_at: t.at.to_rfc3339(),
+                success: t.success,
+                latency_ms: t.latency_ms,
+                failure: t.failure.map(|f| f.as_str().to_owned()),
+                message: t.message.clone(),
+            }),
+        }
+    }
+}
+
+/// The user's configs.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConfigList {
+    pub configs: Vec<LlmSettingsResponse>,
+}
+
+/// Create-or-update body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateConfigRequest {
+    /// anthropic, openai, deepseek_cloud, gemini, deepseek_local (or another single-key provider).
+    #[schema(example = "anthropic")]
+    pub provider: String,
+    /// Required unless a key is already stored or the provider needs none. A mask handed out
+    /// earlier keeps the stored key.
+    #[schema(value_type = Option<String>, format = Password, example = "sk-ant-api03-...")]
+    pub api_key: Option<SecretValue>,
+    /// Overrides the provider's default model; `null` clears the override.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>, example = "claude-sonnet-4-5")]
+    pub model: Option<Option<String>>,
+    /// Custom endpoint (e.g. an OpenAI-compatible gateway); `null` clears it.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>, example = json!(null))]
+    pub base_url: Option<Option<String>>,
+    /// When true, marks this as the user's default provider.
+    #[schema(example = true)]
+    pub is_default: Option<bool>,
+    /// Disabled configs are kept but never the default.
+    pub enabled: Option<bool>,
+}
+
+/// Partial update body. `provider` and `is_default` cannot change here.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateConfigRequest {
+    /// A new key, or a mask handed out earlier to keep the stored one; `null` removes an
+    /// optional key.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>, format = Password)]
+    pub api_key: Option<Option<SecretValue>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>, example = "claude-opus-4-1")]
+    pub model: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub base_url: Option<Option<String>>,
+    pub enabled: Option<bool>,
+    /// The version you read; the update is refused with 409 if the config changed since.
+    pub version: Option<i64>,
+    /// Refused: delete and recreate to change provider.
+    #[schema(value_type = Option<String>)]
+    pub provider: Option<serde_json::Value>,
+    /// Refused: use `POST /{config_id}/set-default`.
+    #[schema(value_type = Option<bool>)]
+    pub is_default: Option<serde_json::Value>,
+}
+
+/// Test-connection body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TestConnectionRequest {
+    #[schema(example = "anthropic")]
+    pub provider: String,
+    /// Overrides the stored key for this test (a mask handed out earlier means the stored key).
+    #[schema(value_type = Option<String>, format = Password)]
+    pub api_key: Option<SecretValue>,
+    /// Overrides the stored base URL; a stored key is only sent to another URL if the key is
+    /// in the request.
+    pub base_url: Option<String>,
+    /// The model whose availability is checked (default: the config's model).
+    pub model: Option<String>,
+}
+
+/// The outcome of a connection test. A failed test is still a 200 with `success: false`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TestConnectionResponse {
+    #[schema(example = true)]
+    pub success: bool,
+    #[schema(example = "anthropic")]
+    pub provider: String,
+    #[schema(example = "Connection OK")]
+    pub message: String,
+    #[schema(example = 420)]
+    pub latency_ms: u64,
+    /// The model checked, when the provider lists it.
+    #[schema(example = "claude-sonnet-4-5")]
+    pub model_available: Option<String>,
+    /// Failure class (`invalid_credentials`, `quota_exhausted`, `rate_limited`, `timeout` …).
+    #[schema(example = json!(null))]
+    pub failure: Option<String>,
+    /// Seconds to wait before retrying, when the provider rate-limited the test.
+    #[schema(example = json!(null))]
+    pub retry_after_seconds: Option<u64>,
+}
+
+/// Error body of this surface.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NativeError {
+    #[schema(example = "no API key is stored for provider anthropic and none was given")]
+    pub detail: String,
+    #[schema(example = "provider_not_configured")]
+    pub error_code: String,
+    /// The offending field, for validation errors.
+    pub field: Option<String>,
+}
+
+fn fail(e: llm_settings_domain::Error) -> ApiError {
+    ApiError::domain(SURFACE, e)
+}
+
+fn me(actor: &Actor) -> llm_settings_domain::Owner {
+    actor.user_owner()
+}
+
+/// List the BYOK-capable providers with display metadata.
+#[utoipa::path(
+    tag = TAG,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Providers offered", body = ProvidersResponse),
+        (status = 401, description = "Missing or invalid token", body = NativeError),
+    )
+)]
+#[get("/providers")]
+async fn list_providers(state: Data<AppState>, _auth: Authenticated) -> Json<ProvidersResponse> {
+    let catalog = state.service.catalog();
+    let mut providers: Vec<ProviderId> = catalog.providers().filter(|p| fits_surface(*p)).collect();
+    providers.sort_by_key(|p| {
+        LEADING
+            .iter()
+            .position(|l| *l == p.as_str())
+            .unwrap_or(LEADING.len())
+    });
+    let default_provider = providers.first().map(|p| p.to_string());
+    Json(ProvidersResponse {
+        providers: providers
+            .into_iter()
+            .map(|p| {
+                let spec = p.spec();
+                ProviderInfo {
+                    id: spec.id.to_owned(),
+                    name: spec.display_name.to_owned(),
+                    default_model: spec.default_model.map(str::to_owned),
+                    requires_api_key: spec.requires_api_key(),
+                    default_base_url: spec.default_base_url.map(str::to_owned),
+                }
+            })
+            .collect(),
+        default_provider,
+    })
+}
+
+/// List the caller's provider configs (scope `read`).
+#[utoipa::path(
+    tag = TAG,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The caller's configs", body = ConfigList),
+        (status = 401, description = "Missing or invalid token", body = NativeError),
+        (status = 403, description = "The token lacks the `read` scope", body = NativeError),
+    )
+)]
+#[get("")]
+async fn list_configs(
+    state: Data<AppState>,
+    Authenticated(actor): Authenticated,
+) -> Result<Json<ConfigList>, ApiError> {
+    let configs = state
+        .service
+        .list_configs(&actor, &me(&actor))
+        .await
+        .map_err(fail)?;
+    Ok(Json(ConfigList {
+        configs: configs.iter().map(LlmSettingsResponse::from).collect(),
+    }))
+}
+
+/// One of the caller's configs (scope `read`).
+#[utoipa::path(
+    tag = TAG,
+    security(("bearer" = [])),
+    params(("config_id" = i64, Path, description = "Config id")),
+    responses(
+        (status = 200, description = "The config", body = LlmSettingsResponse),
+        (status = 404, description = "No such config for the caller", body = NativeError),
+    )
+)]
+#[get("/{config_id}")]
+async fn get_config(
+    state: Data<AppState>,
+    Authenticated(actor): Authenticated,
+    path: Path<String>,
+) -> Result<Json<LlmSettingsResponse>, ApiError> {
+    let id = config_id(SURFACE, &path)?;
+    let config = state
+        .service
+        .get_config(&actor, &me(&actor), id)
+        .await
+        .map_err(fail)?;
+    Ok(Json((&config).into()))
+}
+
+/// Create or update the caller's config for a provider (scope `write`). Returns 201.
+///
+/// There is at most one config per provider per user; posting again for the same provider
+/// updates the existing row.
+#[utoipa::path(
+    tag = TAG,
+    security(("bearer" = [])),
+    request_body = CreateConfigRequest,
+    responses(
+        (status = 201, description = "Created or updated", body = LlmSettingsResponse),
+        (status = 400, description = "Validation error", body = NativeError),
+        (status = 401, description = "Missing or invalid token", body = NativeError),
+        (status = 403, description = "The token lacks the `write` scope", body = NativeError),
+        (status = 413, description = "Body too large", body = NativeError),
+    )
+)]
+#[post("")]
+async fn create_config(
+    state: Data<AppState>,
+    Authenticated(actor): Authenticated,
+    JsonBody(body): JsonBody<CreateConfigRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let provider = resolve(&state, &body.provider)?;
+    let mut changes = ConfigPatch {
+        model: model_patch(SURFACE, body.model)?,
+        base_url: base_url_patch(SURFACE, body.base_url)?,
+        enabled: body.enabled,
+        ..ConfigPatch::default()
+    };
+    if let Some(key) = body.api_key {
+        changes.secrets.insert("api_key".into(), Some(key));
+    }
+    let request = UpsertRequest {
+        provider,
+        changes,
+        make_default: body.is_default == Some(true),
+    };
+    let outcome = state
+        .service
+        .upsert_config(&actor, &me(&actor), request)
+        .await
+        .map_err(fail)?;
+    Ok(HttpResponse::Created().json(LlmSettingsResponse::from(outcome.config())))
+}
+
+/// Partially update one of the caller's configs (scope `write`).
+#[utoipa::path(
+    tag = TAG,
+    security(("bearer" = [])),
+    params(("config_id" = i64, Path, description = "Config id")),
+    request_body = UpdateConfigRequest,
+    responses(
+        (status = 200, description = "Updated", body = LlmSettingsResponse),
+        (status = 400, description = "Validation error, or an attempt to change provider / is_default", body = NativeError),
+        (status = 404, description = "No such config for the caller", body = NativeError),
+        (status = 409, description = "The config changed since `version`", body = NativeError),
+    )
+)]
+#[patch("/{config_id}")]
+async fn update_config(
+    state: Data<AppState>,
+    Authenticated(actor): Authenticated,
+    path: Path<String>,
+    JsonBody(body): JsonBody<UpdateConfigRequest>,
+) -> Result<Json<LlmSettingsResponse>, ApiError> {
+    let id = config_id(SURFACE, &path)?;
+    let mut secrets = BTreeMap::new();
+    if let Some(key) = body.api_key {
+        secrets.insert("api_key".to_owned(), key);
+    }
+    let patch = ConfigPatch {
+        provider: body.provider.map(|p| p.to_string()),
+        is_default: body.is_default.map(|_| true),
+        secrets,
+        model: model_patch(SURFACE, body.model)?,
+        base_url: base_url_patch(SURFACE, body.base_url)?,
+        enabled: body.enabled,
+        expected_version: body.version,
+        ..ConfigPatch::default()
+    };
+    let config = state
+        .service
+        .update_config(&actor, &me(&actor), id, patch)
+        .await
+        .map_err(fail)?;
+    Ok(Json((&config).into()))
+}
+
+/// Delete one of the caller's configs (scope `write`). Returns 204.
+#[utoipa::path(
+    tag = TAG,
+    security(("bearer" = [])),
+    params(("config_id" = i64, Path, description = "Config id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such config for the caller", body = NativeError),
+    )
+)]
+#[delete("/{config_id}")]
+async fn delete_config(
+    state: Data<AppState>,
+    Authenticated(actor): Authenticated,
+    path: Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = config_id(SURFACE, &path)?;
+    state
+        .service
+        .delete_config(&actor, &me(&actor), id)
+        .await
+        .map_err(fail)?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Make a config the caller's default, clearing the flag on the others (scope `write`).
+#[utoipa::path(
+    tag = TAG,
+    security(("bearer" = [])),
+    params(("config_id" = i64, Path, description = "Config id")),
+    responses(
+        (status = 200, description = "The new default", body = LlmSettingsResponse),
+        (status = 400, description = "The config is disabled", body = NativeError),
+        (status = 404, description = "No such config for the caller", body = NativeError),
+    )
+)]
+#[post("/{config_id}/set-default")]
+async fn set_default(
+    state: Data<AppState>,
+    Authenticated(actor): Authenticated,
+    path: Path<String>,
+) -> Result<Json<LlmSettingsResponse>, ApiError> {
+    let id = config_id(SURFACE, &path)?;
+    let config = state
+        .service
+        .set_default(&actor, &me(&actor), id)
+        .await
+        .map_err(fail)?;
+    Ok(Json((&config).into()))
+}
+
+/// Validate a provider configuration without saving it (scope `write`).
+///
+/// Pass `api_key` to test a fresh key, or omit it to test the saved key for that provider.
+#[utoipa::path(
+    tag = TAG,
+    security(("bearer" = [])),
+    request_body = TestConnectionRequest,
+    responses(
+        (status = 200, description = "The test ran; see `success`", body = TestConnectionResponse),
+        (status = 400, description = "Validation error", body = NativeError),
+        (status = 404, description = "No key stored and none given (`provider_not_configured`)", body = NativeError),
+    )
+)]
+#[post("/test")]
+async fn test_connection(
+    state: Data<AppState>,
+    Authenticated(actor): Authenticated,
+    JsonBody(body): JsonBody<TestConnectionRequest>,
+) -> Result<Json<TestConnectionResponse>, ApiError> {
+    let provider = resolve(&state, &body.provider)?;
+    let mut test = ConnectionTest::stored(provider);
+    if let Some(key) = body.api_key {
+        test.secrets.insert("api_key".into(), key);
+    }
+    test.base_url = body
+        .base_url
+        .as_deref()
+        .map(BaseUrl::parse)
+        .transpose()
+        .map_err(fail)?;
+    test.model = body.model.map(ModelName::parse).transpose().map_err(fail)?;
+    let result = state
+        .service
+        .test_connection(&actor, &me(&actor), test)
+        .await
+        .map_err(fail)?;
+    let outcome = result.outcome;
+    Ok(Json(TestConnectionResponse {
+        success: outcome.success,
+        provider: result.provider.to_string(),
+        message: outcome.message,
+        latency_ms: outcome.latency_ms,
+        model_available: result.model.filter(|_| outcome.model_available),
+        failure: outcome.failure.map(|f| f.as_str().to_owned()),
+        retry_after_seconds: outcome.retry_after_secs,
+    }))
+}
