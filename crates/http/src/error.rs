@@ -148,12 +148,7 @@ impl ApiError {
             Surface::ProviderKeys => {
                 if self.body_error {
                     let mut loc = vec![json!("body")];
-                    loc.extend(
-                        self.field
-                            .iter()
-                            .flat_map(|f| f.split('.'))
-                            .map(|p| json!(p)),
-                    );
+                    loc.extend(self.field.iter().flat_map(|f| field_loc(f)));
                     json!({ "detail": [{ "loc": loc, "msg": self.message, "type": self.fastapi_type() }] })
                 } else {
                     json!({ "detail": self.message })
@@ -210,6 +205,18 @@ impl ResponseError for ApiError {
         }
         res.json(self.body())
     }
+}
+
+/// A field path (`assignments[0].task`, `ai.temperature`) as FastAPI `loc` items: names as
+/// strings, list indices as numbers.
+fn field_loc(path: &str) -> Vec<Value> {
+    path.split(['.', '[', ']'])
+        .filter(|part| !part.is_empty())
+        .map(|part| match part.parse::<u64>() {
+            Ok(index) => json!(index),
+            Err(_) => json!(part),
+        })
+        .collect()
 }
 
 /// Removes quoted literals from a deserializer message: a client may have put a secret where
@@ -301,6 +308,19 @@ mod tests {
         assert_eq!(
             body.body(),
             json!({"detail": [{"loc": ["body", "api_key"], "msg": "missing field `api_key`", "type": "missing"}]})
+        );
+    }
+
+    #[test]
+    fn fastapi_locations_keep_list_indices_as_numbers() {
+        let err = ApiError::invalid_body(
+            Surface::ProviderKeys,
+            Some("assignments[2].task".into()),
+            "task must not be empty",
+        );
+        assert_eq!(
+            err.body()["detail"][0]["loc"],
+            json!(["body", "assignments", 2, "task"])
         );
     }
 

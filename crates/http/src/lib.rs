@@ -54,10 +54,26 @@ impl std::fmt::Debug for AppState {
 pub struct OpenApiJson(pub Arc<String>);
 
 /// The tags of the document, one per surface, in display order.
-const TAGS: [(&str, &str); 2] = [
+const TAGS: [(&str, &str); 6] = [
     (
         "User LLM settings",
         "The calling user's bring-your-own-key provider configs (`read` scope to list, `write` to change or test).",
+    ),
+    (
+        surfaces::admin::TAG,
+        "The active AI configuration of the deployment (global) or of the tenant instance named by `X-Instance-Id`. Role `superadmin`. Keys are shown as `sk-...XXXX`; errors are `{\"detail\", \"error_code\"}`.",
+    ),
+    (
+        surfaces::provider_keys::TAG,
+        "Deployment-wide keys of openai, gemini, anthropic, openrouter and ollama, and task → provider + model assignments. Role `superadmin`. Keys are shown as `sk-...cdef`; errors are FastAPI-style `{\"detail\": ...}`, 422 for body errors.",
+    ),
+    (
+        surfaces::provider_config::TAG,
+        "Provider configurations of the tenant instance named in the token's `instance` claim. Role `admin` or `superadmin`. Secrets are shown as `sk-***`; errors are `{\"error\": {\"code\", \"message\"}}`.",
+    ),
+    (
+        surfaces::app_settings::TAG,
+        "The calling user's application settings document: default provider, provider keys (shown as `sk-p...Yx4f`) and generation settings (`read` / `write` scopes). Responses are `{\"ok\": true, \"data\"}`; errors `{\"ok\": false, \"error\"}`.",
     ),
     ("Service", "Health, readiness and documentation."),
 ];
@@ -68,6 +84,10 @@ where
     T: ServiceFactory<ServiceRequest, Config = (), Error = actix_web::Error, InitError = ()>,
 {
     app.service(surfaces::native::scope())
+        .service(surfaces::admin::scope())
+        .service(surfaces::provider_keys::scope())
+        .service(surfaces::provider_config::scope())
+        .service(surfaces::app_settings::scope())
         .service(service_routes::healthz)
         .service(service_routes::readyz)
 }
@@ -132,5 +152,6 @@ pub fn app(
         .service(service_routes::openapi_json)
         .service(service_routes::docs)
         .default_service(actix_web::web::to(service_routes::not_found))
+        .wrap(from_fn(request_id::seed_paths))
         .wrap(from_fn(request_id::request_id))
 }

@@ -1,10 +1,12 @@
-//! A request id on every response and every log line of the request.
+//! A request id on every response and every log line of the request, and the second spelling
+//! of the admin API's seed paths.
 
 use std::time::Instant;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::http::Uri;
 use actix_web::middleware::Next;
 use actix_web::HttpMessage;
 use rand::Rng;
@@ -63,6 +65,39 @@ pub async fn request_id(
             .insert(HeaderName::from_static(REQUEST_ID_HEADER), value);
     }
     Ok(res)
+}
+
+/// Paths that answer under a second spelling: the admin API's seed paths end in a slash
+/// (`/llm-config/`) except `test-connection`; both spellings of each reach the one route.
+const PATH_ALIASES: [(&str, &str); 2] = [
+    ("/llm-config", "/llm-config/"),
+    (
+        "/llm-config/test-connection/",
+        "/llm-config/test-connection",
+    ),
+];
+
+/// Middleware: rewrites an alias path (see [`PATH_ALIASES`]) to the registered one before
+/// routing, keeping the query string.
+pub async fn seed_paths(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let target = PATH_ALIASES
+        .iter()
+        .find(|(alias, _)| req.path() == *alias)
+        .map(|(_, target)| *target);
+    if let Some(target) = target {
+        let uri = match req.uri().query() {
+            Some(query) => format!("{target}?{query}"),
+            None => target.to_owned(),
+        };
+        if let Ok(uri) = uri.parse::<Uri>() {
+            req.match_info_mut().get_mut().update(&uri);
+            req.head_mut().uri = uri;
+        }
+    }
+    next.call(req).await
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ mod configs;
 mod connection;
 mod documents;
 mod rewrap;
+mod switch;
 mod tasks;
 
 #[cfg(test)]

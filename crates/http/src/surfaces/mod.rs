@@ -1,10 +1,14 @@
 //! One module per API surface; all of them call the same domain service.
 
+pub mod admin;
+pub mod app_settings;
 pub mod native;
+pub mod provider_config;
+pub mod provider_keys;
 
 use serde::{Deserialize, Deserializer};
 
-use llm_settings_domain::{BaseUrl, ConfigId, Error as DomainError, ModelName, Patch};
+use llm_settings_domain::{BaseUrl, ConfigId, Error as DomainError, ModelName, Patch, ProviderId};
 
 use crate::error::{ApiError, Surface};
 
@@ -48,4 +52,15 @@ pub fn config_id(surface: Surface, raw: &str) -> Result<ConfigId, ApiError> {
         .filter(|id| *id > 0)
         .map(ConfigId)
         .ok_or_else(|| ApiError::domain(surface, DomainError::NotFound(format!("config {raw}"))))
+}
+
+/// Whether a provider is configured with a single API key (and optional extras), so it fits
+/// the surfaces whose requests carry one `api_key` and nothing else.
+pub fn single_key_provider(p: ProviderId) -> bool {
+    let spec = p.spec();
+    spec.primary_secret().map(|f| f.name) == Some("api_key")
+        && spec
+            .fields
+            .iter()
+            .all(|f| f.name == "api_key" || !f.required)
 }

@@ -46,15 +46,9 @@ pub fn scope() -> Scope<
         .service(set_default)
 }
 
-/// Whether a provider is configured with a single API key (and optional extras) and so fits
-/// this surface's request shape.
+/// Whether a provider fits this surface's request shape (a single API key).
 fn fits_surface(p: ProviderId) -> bool {
-    let spec = p.spec();
-    spec.primary_secret().map(|f| f.name) == Some("api_key")
-        && spec
-            .fields
-            .iter()
-            .all(|f| f.name == "api_key" || !f.required)
+    super::single_key_provider(p)
 }
 
 fn resolve(state: &AppState, name: &str) -> Result<ProviderId, ApiError> {
