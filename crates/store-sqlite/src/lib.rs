@@ -1,0 +1,17 @@
+//! The embedded default store: every repository port of `llm-settings-domain` on SQLite
+//! (bundled, no system library needed), through diesel and diesel-async's sync connection
+//! wrapper.
+//!
+//! ```no_run
+//! # async fn run() -> llm_settings_domain::Result<()> {
+//! let store = llm_settings_store_sqlite::SqliteStore::connect("sqlite://./data/llm-settings.sqlite3").await?;
+//! store.ping().await?;
+//! # Ok(()) }
+//! ```
+
+mod error;
+mod rows;
+mod schema;
+mod store;
+
+pub use store::{SqliteStore, MIGRATIONS};

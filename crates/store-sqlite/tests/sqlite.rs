@@ -1,0 +1,149 @@
+//! SQLite-specific behaviour: URLs, pragmas, migrations down and up, key checks.
+
+use llm_settings_domain::ports::ConfigRepository;
+use llm_settings_domain::Error;
+use llm_settings_store_sqlite::SqliteStore;
+use llm_settings_testkit::fixtures::{new_config, now, user};
+
+fn file_url(dir: &tempfile::TempDir) -> String {
+    format!(
+        "sqlite://{}",
+        dir.path().join("nested/dir/db.sqlite3").display()
+    )
+}
+
+#[tokio::test]
+async fn memory_database_works_and_is_private() {
+    let a = SqliteStore::connect("sqlite::memory:").await.unwrap();
+    let b = SqliteStore::connect("sqlite::memory:").await.unwrap();
+    let owner = user("mem");
+    a.insert(new_config(&owner, "openai", now())).await.unwrap();
+    assert_eq!(ConfigRepository::list(&a, &owner).await.unwrap().len(), 1);
+    assert!(ConfigRepository::list(&b, &owner).await.unwrap().is_empty());
+    a.ping().await.unwrap();
+}
+
+#[tokio::test]
+async fn bad_urls_are_validation_errors() {
+    for url in ["postgres://x", "sqlite://", "memory"] {
+        let err = SqliteStore::connect(url).await.unwrap_err();
+        assert!(matches!(err, Error::Validation { .. }), "{url}: {err:?}");
+    }
+}
+
+#[tokio::test]
+async fn unopenable_file_is_unavailable() {
+    let dir = tempfile::tempdir().unwrap();
+    // A directory where the database file should be.
+    std::fs::create_dir(dir.path().join("taken")).unwrap();
+    let url = format!("sqlite://{}", dir.path().join("taken").display());
+    let err = SqliteStore::connect(&url).await.unwrap_err();
+    assert!(matches!(err, Error::Unavailable(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn file_database_uses_wal_and_survives_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = file_url(&dir);
+    let owner = user("persist");
+    {
+        let store = SqliteStore::connect(&url).await.unwrap();
+        store
+            .insert(new_config(&owner, "openai", now()))
+            .await
+            .unwrap();
+    }
+    let store = SqliteStore::connect(&url).await.unwrap();
+    assert_eq!(
+        ConfigRepository::list(&store, &owner).await.unwrap().len(),
+        1
+    );
+    assert!(
+        dir.path().join("nested/dir/db.sqlite3-wal").exists(),
+        "the database runs in WAL mode"
+    );
+    assert!(
+        store.run_migrations().await.unwrap().is_empty(),
+        "nothing left to apply"
+    );
+}
+
+#[tokio::test]
+async fn migrations_revert_and_reapply() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::connect(&file_url(&dir)).await.unwrap();
+    let owner = user("cycle");
+    store
+        .insert(new_config(&owner, "openai", now()))
+        .await
+        .unwrap();
+    let reverted = store.revert_all_migrations().await.unwrap();
+    assert_eq!(reverted.len(), 4, "{reverted:?}");
+    assert!(
+        ConfigRepository::list(&store, &owner).await.is_err(),
+        "tables are gone"
+    );
+    let applied = store.run_migrations().await.unwrap();
+    assert_eq!(applied.len(), 4, "{applied:?}");
+    assert!(ConfigRepository::list(&store, &owner)
+        .await
+        .unwrap()
+        .is_empty());
+    let created = store
+        .insert(new_config(&owner, "openai", now()))
+        .await
+        .unwrap();
+    assert!(created.is_default);
+}
+
+#[tokio::test]
+async fn deleting_a_config_cascades_to_its_secret_rows() {
+    use diesel::{Connection, RunQueryDsl};
+
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let url = file_url(&dir);
+    let store = SqliteStore::connect(&url).await.unwrap();
+    let owner = user("cascade");
+    let created = store
+        .insert(new_config(&owner, "openai", now()))
+        .await
+        .unwrap();
+    ConfigRepository::delete(&store, &owner, created.id)
+        .await
+        .unwrap();
+    let mut raw = diesel::SqliteConnection::establish(url.trim_start_matches("sqlite://")).unwrap();
+    let secrets: Vec<Count> =
+        diesel::sql_query("SELECT count(*) AS n FROM provider_config_secrets")
+            .load(&mut raw)
+            .unwrap();
+    assert_eq!(secrets[0].n, 0, "secret rows go with their config");
+    // AUTOINCREMENT never hands out an id twice, so a stale id never reaches a new config.
+    let again = store
+        .insert(new_config(&owner, "openai", now()))
+        .await
+        .unwrap();
+    assert!(again.id > created.id);
+}
+
+#[tokio::test]
+async fn key_checks_are_kept_and_never_overwritten() {
+    let store = SqliteStore::connect("sqlite::memory:").await.unwrap();
+    assert!(store.key_checks().await.unwrap().is_empty());
+    store.save_key_check("k2", "check-2").await.unwrap();
+    store.save_key_check("k1", "check-1").await.unwrap();
+    store.save_key_check("k1", "check-1").await.unwrap();
+    let err = store.save_key_check("k1", "other").await.unwrap_err();
+    assert!(matches!(err, Error::Conflict(_)), "{err:?}");
+    assert_eq!(
+        store.key_checks().await.unwrap(),
+        vec![
+            ("k1".into(), "check-1".into()),
+            ("k2".into(), "check-2".into())
+        ]
+    );
+}
