@@ -255,6 +255,7 @@ fn class_of(status: StatusCode, s: &Signals) -> FailureClass {
         "credit balance is too low",
         "doesn't have any credits",
         "does not have any credits",
+        "out of call volume quota",
     ]) || (s.code(&["resource_exhausted"])
         && s.retry_delay.is_none()
         && s.reason_contains("perday"));

@@ -69,7 +69,10 @@ pub struct ProbeSettings {
     pub max_pages: usize,
     /// Treat `openai_compatible` as a local provider (may reach private addresses).
     pub compatible_is_local: bool,
-    google_token_url: Option<Url>,
+    /// Replaces Google's token URL for Vertex AI (tests, private Google endpoints); `None`
+    /// means [`GOOGLE_TOKEN_URL`]. Set only by code, never from a request or from the
+    /// `token_uri` of a service-account file; requests to it still pass the outbound policy.
+    pub google_token_url: Option<Url>,
 }
 
 impl Default for ProbeSettings {
@@ -118,9 +121,7 @@ impl ProbeSettings {
         Self::from_values(allow.as_deref(), timeout.as_deref())
     }
 
-    /// Replaces Google's token URL (tests, private Google endpoints). Only code can set it:
-    /// never a request, and never the `token_uri` of a service-account file. Requests to it
-    /// still pass the outbound policy.
+    /// Sets [`ProbeSettings::google_token_url`] from text, checking it is an http(s) URL.
     pub fn with_google_token_url(mut self, url: &str) -> Result<Self, ProbeSetupError> {
         let parsed = Url::parse(url).map_err(|_| ProbeSetupError::TokenUrl(url.to_owned()))?;
         if !matches!(parsed.scheme(), "http" | "https") {
@@ -128,11 +129,6 @@ impl ProbeSettings {
         }
         self.google_token_url = Some(parsed);
         Ok(self)
-    }
-
-    /// The Google token URL override, if any ([`GOOGLE_TOKEN_URL`] otherwise).
-    pub fn google_token_url(&self) -> Option<&Url> {
-        self.google_token_url.as_ref()
     }
 }
 
@@ -255,4 +251,69 @@ fn redact(message: String, request: &ProbeRequest) -> String {
         }
     }
     message
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_from_configuration_values() {
+        let s =
+            ProbeSettings::from_values(Some("gateway.internal, 10.0.0.0/8"), Some("2500")).unwrap();
+        assert_eq!(s.timeout, Duration::from_millis(2500));
+        assert!(!s.allow.is_empty());
+        let d = ProbeSettings::from_values(None, None).unwrap();
+        assert_eq!(d.timeout, ProbeSettings::DEFAULT_TIMEOUT);
+        assert!(d.allow.is_empty());
+        assert_eq!(d.max_body_bytes, 1024 * 1024);
+        assert!(matches!(
+            ProbeSettings::from_values(None, Some("0")),
+            Err(ProbeSetupError::Timeout(_))
+        ));
+        assert!(matches!(
+            ProbeSettings::from_values(None, Some("soon")),
+            Err(ProbeSetupError::Timeout(_))
+        ));
+        let err = ProbeSettings::from_values(Some("10.0.0.0/99"), None).unwrap_err();
+        assert!(err.to_string().contains(ALLOW_HOSTS_ENV));
+        assert!(ProbeSettings::default()
+            .with_google_token_url("file:///tmp/x")
+            .is_err());
+    }
+
+    #[test]
+    fn setup_rejects_useless_limits() {
+        assert!(HttpProbe::new(ProbeSettings::default()).is_ok());
+        let zero = ProbeSettings {
+            timeout: Duration::ZERO,
+            ..ProbeSettings::default()
+        };
+        assert!(HttpProbe::new(zero).is_err());
+        let no_body = ProbeSettings {
+            max_body_bytes: 0,
+            ..ProbeSettings::default()
+        };
+        assert!(HttpProbe::new(no_body).is_err());
+    }
+
+    #[test]
+    fn redaction_is_the_last_line_of_defence() {
+        let request = ProbeRequest {
+            provider: llm_settings_domain::ProviderId::lookup("openai").unwrap(),
+            secrets: [(
+                "api_key".to_owned(),
+                llm_settings_domain::SecretValue::new("sk-abcdef"),
+            )]
+            .into_iter()
+            .collect(),
+            settings: Default::default(),
+            base_url: None,
+            model: None,
+        };
+        assert_eq!(
+            redact("key sk-abcdef refused".into(), &request),
+            "key [redacted] refused"
+        );
+    }
 }

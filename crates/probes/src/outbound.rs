@@ -108,6 +108,15 @@ impl Outbound<'_> {
         }
     }
 
+    /// The checks that need no DNS (scheme, credentials, IP-literal hosts), for refusing a
+    /// target before earlier steps of a probe (a token exchange) are spent on it.
+    pub(crate) fn precheck(&self, url: &Url) -> Result<(), Failure> {
+        self.policy()
+            .check_url(url)
+            .map(|_| ())
+            .map_err(|refusal| Failure::new(FailureClass::BlockedByPolicy, refusal.to_string()))
+    }
+
     /// Checks the target, connects only to checked addresses and reads the capped body.
     pub(crate) async fn send(&self, request: OutboundRequest) -> Result<Reply, Failure> {
         let checked = self.policy().check_url(&request.url).map_err(|refusal| {

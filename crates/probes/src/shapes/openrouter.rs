@@ -53,7 +53,10 @@ pub(super) async fn probe(ctx: &Ctx<'_>) -> Result<Listing, Failure> {
     Ok(Listing {
         models,
         model_available: available,
-        summary: Some("key accepted".to_owned()),
+        summary: Some(
+            "OpenRouter's model list is public, so only the requested model was looked up"
+                .to_owned(),
+        ),
     })
 }
 

@@ -87,10 +87,12 @@ pub(super) async fn probe(ctx: &Ctx<'_>) -> Result<Listing, Failure> {
         _ => parse_base(&regional_endpoint(location))?,
     };
 
+    let endpoint = join(&base, "/v1beta1/publishers/google/models");
+    ctx.out.precheck(&endpoint)?;
+
     let token = access_token(ctx, &account).await?;
     let bearer = Zeroizing::new(format!("Bearer {}", token.as_str()));
 
-    let endpoint = join(&base, "/v1beta1/publishers/google/models");
     let mut models = ctx.model_list(Matching::Exact);
     let mut page_token: Option<String> = None;
     for _ in 0..ctx.max_pages {
