@@ -299,6 +299,20 @@ pub static PROVIDERS: &[ProviderSpec] = &[
     },
 ];
 
+/// The error for a name that is no offered provider. The name is echoed only when it looks
+/// like a provider id: a key pasted into the wrong field must not come back in an error.
+fn unknown(name: &str) -> Error {
+    let plausible = (1..=32).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b));
+    Error::UnknownProvider(if plausible {
+        name.to_owned()
+    } else {
+        "(name not shown)".to_owned()
+    })
+}
+
 /// A provider of the catalog. Only obtainable through a lookup, so it is always known.
 #[derive(Clone, Copy)]
 pub struct ProviderId(&'static ProviderSpec);
@@ -365,7 +379,7 @@ impl fmt::Display for ProviderId {
 impl std::str::FromStr for ProviderId {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
-        Self::lookup(s).ok_or_else(|| Error::UnknownProvider(s.to_owned()))
+        Self::lookup(s).ok_or_else(|| unknown(s))
     }
 }
 
@@ -408,7 +422,7 @@ impl Catalog {
                 continue;
             }
             offered.insert(
-                ProviderId::lookup(name).ok_or_else(|| Error::UnknownProvider(name.to_owned()))?,
+                ProviderId::lookup(name).ok_or_else(|| unknown(name))?,
             );
         }
         if offered.is_empty() {
@@ -430,7 +444,7 @@ impl Catalog {
     pub fn resolve(&self, name: &str) -> Result<ProviderId> {
         ProviderId::lookup(name)
             .filter(|p| self.offers(*p))
-            .ok_or_else(|| Error::UnknownProvider(name.to_owned()))
+            .ok_or_else(|| unknown(name))
     }
 
     /// Checks that a provider is offered.
@@ -523,6 +537,9 @@ mod tests {
         assert_eq!(catalog.providers().count(), 2);
         assert!(Catalog::restricted(["nope"]).is_err());
         assert!(Catalog::restricted([""]).is_err());
+        let long = "sk-ant-api03-THIS-IS-A-KEY-NOT-A-PROVIDER-0123456789";
+        assert!(!catalog.resolve(long).unwrap_err().to_string().contains("THIS-IS"));
+        assert_eq!(catalog.resolve("xyz").unwrap_err().to_string(), "unknown provider: xyz");
     }
 
     #[test]
