@@ -188,17 +188,25 @@ impl Outbound<'_> {
             "provider answered"
         );
 
+        // A success body over the cap is refused; an error body is only cut short, because
+        // its status still tells what went wrong.
+        let refuse_large = status.is_success();
         let declared = headers
             .get(CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|len| len > self.max_body_bytes as u64) {
+        if refuse_large && declared.is_some_and(|len| len > self.max_body_bytes as u64) {
             return Err(Failure::too_large());
         }
         let mut body = Vec::new();
         while let Some(chunk) = response.chunk().await.map_err(|e| transport_failure(&e))? {
             if body.len() + chunk.len() > self.max_body_bytes {
-                return Err(Failure::too_large());
+                if refuse_large {
+                    return Err(Failure::too_large());
+                }
+                let room = self.max_body_bytes - body.len();
+                body.extend_from_slice(&chunk[..room]);
+                break;
             }
             body.extend_from_slice(&chunk);
         }

@@ -555,3 +555,28 @@ async fn a_closed_port_is_unreachable() {
         "{outcome:?}"
     );
 }
+
+#[tokio::test]
+async fn an_error_status_with_a_huge_body_keeps_its_class() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let server = MockServer::start().await;
+    let page = format!("<html>{}</html>", "x".repeat(3 * 1024 * 1024));
+    Mock::given(method("GET"))
+        .and(path("/v1/models"))
+        .respond_with(ResponseTemplate::new(401).set_body_raw(page, "text/html"))
+        .mount(&server)
+        .await;
+    let probe = support::probe_with(&server.address().to_string(), DEADLINE);
+    let base = format!("{}/v1", server.uri());
+    let outcome = run(
+        &probe,
+        request("openai", Some(base), &[("api_key", "k-123")], &[], None),
+    )
+    .await;
+    assert_eq!(
+        outcome.failure,
+        Some(FailureClass::InvalidCredentials),
+        "{outcome:?}"
+    );
+}
