@@ -14,7 +14,7 @@ use llm_settings_probes::{AllowList, HttpProbe, ProbeSettings};
 use support::{fake_request, probe_for, request, run, PROVIDERS};
 
 /// Long enough for any honest answer on a busy machine, shorter than the fake's slow answer.
-const DEADLINE: Duration = Duration::from_millis(2500);
+const DEADLINE: Duration = Duration::from_millis(3500);
 
 fn expected(provider: &str, behaviour: Behaviour) -> Option<(FailureClass, Option<u64>)> {
     use Behaviour as B;
