@@ -94,7 +94,14 @@ pub fn parse<T: DeserializeOwned>(surface: Surface, bytes: &[u8]) -> Result<T, A
         if inner.is_syntax() || inner.is_eof() {
             return ApiError::invalid_body(surface, None, format!("malformed JSON: {detail}"));
         }
-        let field = missing_or_unknown_field(&detail).or((path != ".").then_some(path));
+        let named = missing_or_unknown_field(&detail).map(|name| {
+            if path == "." || path == name || path.ends_with(&format!(".{name}")) {
+                name
+            } else {
+                format!("{path}.{name}")
+            }
+        });
+        let field = named.or((path != ".").then_some(path));
         let message = match &field {
             Some(f) if !detail.contains(&format!("`{f}`")) => format!("{f}: {detail}"),
             _ => detail,
@@ -136,6 +143,14 @@ mod tests {
         assert_eq!(err.field.as_deref(), Some("provider"));
         let err = parse::<Body>(Surface::Native, br#"{"provider": "x", "colour": 1}"#).unwrap_err();
         assert_eq!(err.field.as_deref(), Some("colour"));
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Outer {
+            items: Vec<Body>,
+        }
+        let err =
+            parse::<Outer>(Surface::Native, br#"{"items": [{"provider": "x"}, {}]}"#).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("items[1].provider"));
         let err = parse::<Body>(Surface::Native, br#"{"provider": "#).unwrap_err();
         assert!(err.message.starts_with("malformed JSON"));
         assert_eq!(err.status().as_u16(), 400);
