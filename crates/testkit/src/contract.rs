@@ -86,6 +86,10 @@ pub async fn insert_round_trips_every_field<F: StoreFixture>(fx: &F) {
         ),
         ("deployment".to_owned(), "gpt-4o-prod".to_owned()),
         ("api_version".to_owned(), "2024-06-01".to_owned()),
+        (
+            "note".to_owned(),
+            "ünïcödé \"quoted\" nul\u{0}inside".to_owned(),
+        ),
     ]);
     new.model = Some(model("gpt-4o"));
     new.base_url = Some(BaseUrl::parse("https://example.openai.azure.com/openai").unwrap());
@@ -777,7 +781,8 @@ pub async fn settings_documents_are_versioned<F: StoreFixture>(fx: &F) {
         .expect("get")
         .is_none());
     let doc = json!({"ai": {"temperature": 0.9, "maxTokens": 2048, "systemPrompt": "Be brief. ✓"},
-                     "general": {"theme": "dark"}, "custom": [1, 2.5, null, "x"]});
+                     "general": {"theme": "dark", "motto": "nul\u{0}inside ✓"},
+                     "custom": [1, 2.5, -0.001, 18446744073709551615u64, null, "x"]});
     let first = store
         .put(&owner, doc.clone(), None, now())
         .await

@@ -1,0 +1,24 @@
+//! The production store: every repository port of `llm-settings-domain` on PostgreSQL,
+//! through diesel and diesel-async with a deadpool connection pool.
+//!
+//! Migrations are embedded ([`MIGRATIONS`]) and applied by [`run_migrations`], which the
+//! server's `migrate` command calls. Storage failures become domain errors here: a unique
+//! violation is a `Conflict`, a refused or lost connection `Unavailable`.
+//!
+//! ```no_run
+//! # async fn run() -> llm_settings_domain::Result<()> {
+//! let url = "postgres://llm@db.internal/llm_settings";
+//! llm_settings_store_postgres::run_migrations(url).await?;
+//! let store = llm_settings_store_postgres::PostgresStore::connect(url).await?;
+//! store.ping().await?;
+//! # Ok(()) }
+//! ```
+
+mod error;
+mod rows;
+mod schema;
+mod store;
+
+pub use store::{
+    revert_all_migrations, run_migrations, PostgresOptions, PostgresStore, MIGRATIONS,
+};

@@ -1,0 +1,280 @@
+//! PostgreSQL-specific behaviour: migrations down and up, connections killed under load,
+//! an unreachable server, master-key checks.
+
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use diesel::QueryableByName;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use llm_settings_domain::ports::ConfigRepository;
+use llm_settings_domain::{ConfigId, Error};
+use llm_settings_store_postgres::{
+    revert_all_migrations, run_migrations, PostgresOptions, PostgresStore,
+};
+use llm_settings_testkit::fixtures::{new_config, now, user};
+use llm_settings_testkit::postgres::TestDatabase;
+use tokio::task::JoinSet;
+
+#[derive(QueryableByName)]
+struct Name {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    name: String,
+}
+
+async fn public_tables(db: &TestDatabase) -> Vec<String> {
+    let mut conn = AsyncPgConnection::establish(db.url()).await.unwrap();
+    let rows: Vec<Name> = diesel::sql_query(
+        "SELECT table_name::text AS name FROM information_schema.tables \
+         WHERE table_schema = 'public' ORDER BY 1",
+    )
+    .load(&mut conn)
+    .await
+    .unwrap();
+    rows.into_iter().map(|r| r.name).collect()
+}
+
+async fn migrated() -> (TestDatabase, Arc<PostgresStore>) {
+    let db = TestDatabase::create().await;
+    run_migrations(db.url()).await.unwrap();
+    let options = PostgresOptions {
+        max_connections: 4,
+        ..PostgresOptions::default()
+    };
+    let store = Arc::new(
+        PostgresStore::connect_with(db.url(), options)
+            .await
+            .unwrap(),
+    );
+    (db, store)
+}
+
+#[tokio::test]
+async fn every_migration_reverts_and_reapplies() {
+    let db = TestDatabase::create().await;
+    let applied = run_migrations(db.url()).await.unwrap();
+    assert_eq!(applied.len(), 4, "{applied:?}");
+    assert!(
+        run_migrations(db.url()).await.unwrap().is_empty(),
+        "idempotent"
+    );
+    let store = PostgresStore::connect(db.url()).await.unwrap();
+    let owner = user("cycle");
+    store
+        .insert(new_config(&owner, "openai", now()))
+        .await
+        .unwrap();
+
+    let reverted = revert_all_migrations(db.url()).await.unwrap();
+    assert_eq!(reverted.len(), 4, "{reverted:?}");
+    assert_eq!(
+        public_tables(&db).await,
+        vec!["__diesel_schema_migrations".to_owned()],
+        "every down removes what its up created"
+    );
+    let err = ConfigRepository::list(&store, &owner).await.unwrap_err();
+    assert!(matches!(err, Error::Internal(_)), "{err:?}");
+
+    assert_eq!(run_migrations(db.url()).await.unwrap().len(), 4);
+    assert!(ConfigRepository::list(&store, &owner)
+        .await
+        .unwrap()
+        .is_empty());
+    let created = store
+        .insert(new_config(&owner, "openai", now()))
+        .await
+        .unwrap();
+    assert!(created.is_default);
+    // And down once more from a populated schema.
+    assert_eq!(revert_all_migrations(db.url()).await.unwrap().len(), 4);
+    assert_eq!(run_migrations(db.url()).await.unwrap().len(), 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_migrations_take_turns() {
+    let db = TestDatabase::create().await;
+    let (a, b) = tokio::join!(run_migrations(db.url()), run_migrations(db.url()));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.len() + b.len(), 4, "each migration ran once: {a:?} {b:?}");
+}
+
+#[derive(QueryableByName)]
+struct Waiting {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    waiting: i64,
+}
+
+/// An operation whose connection is terminated while it runs is retried on a new
+/// connection and succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operation_survives_its_connection_being_terminated() {
+    let (db, store) = migrated().await;
+    let owner = user("blocked");
+    let first = store
+        .insert(new_config(&owner, "openai", now()))
+        .await
+        .unwrap();
+    let second = store
+        .insert(new_config(&owner, "anthropic", now()))
+        .await
+        .unwrap();
+
+    // Hold the owner's lock from outside, so set-default waits inside its transaction.
+    let mut holder = AsyncPgConnection::establish(db.url()).await.unwrap();
+    diesel::sql_query("SELECT pg_advisory_lock($1, hashtext($2))")
+        .bind::<diesel::sql_types::Integer, _>(0x4C4C_4D53)
+        .bind::<diesel::sql_types::Text, _>("user:blocked")
+        .execute(&mut holder)
+        .await
+        .unwrap();
+    let waiting_store = store.clone();
+    let (o, id) = (owner.clone(), second.id);
+    let pending = tokio::spawn(async move { waiting_store.set_default(&o, id, now()).await });
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let rows: Vec<Waiting> = diesel::sql_query(
+            "SELECT count(*) AS waiting FROM pg_stat_activity \
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .load(&mut holder)
+        .await
+        .unwrap();
+        if rows[0].waiting > 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "set-default never started waiting"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Kills the waiting connection and the lock holder alike.
+    assert!(db.terminate_connections().await >= 2);
+
+    let made = pending
+        .await
+        .unwrap()
+        .expect("retried on a fresh connection");
+    assert!(made.is_default);
+    let all = ConfigRepository::list(&*store, &owner).await.unwrap();
+    let defaults: Vec<ConfigId> = all.iter().filter(|c| c.is_default).map(|c| c.id).collect();
+    assert_eq!(defaults, vec![second.id]);
+    assert!(!all.iter().any(|c| c.id == first.id && c.is_default));
+}
+
+/// Killing every pooled connection (idle, and then repeatedly while tasks hammer the store)
+/// costs no failed operation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_connections_cost_no_failed_operation() {
+    let (db, store) = migrated().await;
+    let owner = user("failover");
+    let mut ids = Vec::new();
+    for name in ["openai", "anthropic", "gemini"] {
+        ids.push(
+            store
+                .insert(new_config(&owner, name, now()))
+                .await
+                .unwrap()
+                .id,
+        );
+    }
+    // Fill the pool, then kill every connection while idle.
+    let mut warm = JoinSet::new();
+    for _ in 0..4 {
+        let store = store.clone();
+        let owner = owner.clone();
+        warm.spawn(async move { ConfigRepository::list(&*store, &owner).await.unwrap() });
+    }
+    while warm.join_next().await.is_some() {}
+    assert!(
+        db.terminate_connections().await >= 1,
+        "the pool held connections"
+    );
+    assert_eq!(
+        ConfigRepository::list(&*store, &owner).await.unwrap().len(),
+        3
+    );
+    store.set_default(&owner, ids[1], now()).await.unwrap();
+    store
+        .insert(new_config(&owner, "mistral", now()))
+        .await
+        .unwrap();
+    store.ping().await.unwrap();
+
+    // Now kill them again and again while eight tasks are using them.
+    let stop = Instant::now() + Duration::from_millis(1500);
+    let mut tasks = JoinSet::new();
+    for t in 0..8usize {
+        let (store, owner, ids) = (store.clone(), owner.clone(), ids.clone());
+        tasks.spawn(async move {
+            let (mut calls, mut errors) = (0usize, Vec::new());
+            while Instant::now() < stop && calls < 5_000 {
+                let result = if calls % 2 == 0 {
+                    store
+                        .set_default(&owner, ids[(t + calls) % ids.len()], now())
+                        .await
+                        .map(drop)
+                } else {
+                    ConfigRepository::list(&*store, &owner).await.map(drop)
+                };
+                if let Err(e) = result {
+                    errors.push(e.to_string());
+                }
+                calls += 1;
+            }
+            (calls, errors)
+        });
+    }
+    let mut killed = 0;
+    for _ in 0..4 {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        killed += db.terminate_connections().await;
+    }
+    let (mut calls, mut errors) = (0, Vec::new());
+    while let Some(joined) = tasks.join_next().await {
+        let (c, e) = joined.unwrap();
+        calls += c;
+        errors.extend(e);
+    }
+    assert!(killed >= 4, "connections were killed mid-run ({killed})");
+    assert!(calls > 100, "the tasks ran ({calls} calls)");
+    assert!(
+        errors.is_empty(),
+        "{} of {calls} calls failed: {:?}",
+        errors.len(),
+        errors.get(..1)
+    );
+    let all = ConfigRepository::list(&*store, &owner).await.unwrap();
+    assert_eq!(all.iter().filter(|c| c.is_default).count(), 1);
+}
+
+#[tokio::test]
+async fn an_unreachable_server_is_unavailable_and_the_password_stays_out() {
+    let url = "postgres://postgres:hunter2-secret@127.0.0.1:1/postgres";
+    let err = PostgresStore::connect(url).await.unwrap_err();
+    assert!(matches!(err, Error::Unavailable(_)), "{err:?}");
+    assert!(!err.to_string().contains("hunter2"), "{err}");
+    let err = run_migrations(url).await.unwrap_err();
+    assert!(matches!(err, Error::Unavailable(_)), "{err:?}");
+    assert!(!err.to_string().contains("hunter2"), "{err}");
+}
+
+#[tokio::test]
+async fn key_checks_are_kept_and_never_overwritten() {
+    let (_db, store) = migrated().await;
+    assert!(store.key_checks().await.unwrap().is_empty());
+    store.save_key_check("k2", "check-2").await.unwrap();
+    store.save_key_check("k1", "check-1").await.unwrap();
+    store.save_key_check("k1", "check-1").await.unwrap();
+    let err = store.save_key_check("k1", "other").await.unwrap_err();
+    assert!(matches!(err, Error::Conflict(_)), "{err:?}");
+    assert_eq!(
+        store.key_checks().await.unwrap(),
+        vec![
+            ("k1".into(), "check-1".into()),
+            ("k2".into(), "check-2".into())
+        ]
+    );
+}

@@ -1,0 +1,2 @@
+DROP TABLE provider_config_secrets;
+DROP TABLE provider_configs;

@@ -1,0 +1,2 @@
+DROP TABLE settings_documents;
+DROP TABLE task_assignments;
