@@ -94,6 +94,19 @@ pub fn parse<T: DeserializeOwned>(surface: Surface, bytes: &[u8]) -> Result<T, A
         if inner.is_syntax() || inner.is_eof() {
             return ApiError::invalid_body(surface, None, format!("malformed JSON: {detail}"));
         }
+        if let Some(name) = detail
+            .strip_prefix("unknown field `")
+            .and_then(|_| missing_or_unknown_field(&detail))
+        {
+            if crate::surfaces::shown_name(&name) != name {
+                // A key pasted as a field name must not come back in the error.
+                return ApiError::invalid_body(
+                    surface,
+                    None,
+                    "unknown field (name not shown: it does not look like a field name)",
+                );
+            }
+        }
         let named = missing_or_unknown_field(&detail).map(|name| {
             if path == "." || path == name || path.ends_with(&format!(".{name}")) {
                 name
@@ -151,6 +164,13 @@ mod tests {
         let err =
             parse::<Outer>(Surface::Native, br#"{"items": [{"provider": "x"}, {}]}"#).unwrap_err();
         assert_eq!(err.field.as_deref(), Some("items[1].provider"));
+        let err = parse::<Body>(
+            Surface::Native,
+            br#"{"provider": "x", "sk-proj-PLANTEDsecretVALUE0123456789abcdef": 1}"#,
+        )
+        .unwrap_err();
+        assert!(!format!("{err:?}").contains("PLANTED"), "{err:?}");
+        assert!(err.message.starts_with("unknown field"));
         let err = parse::<Body>(Surface::Native, br#"{"provider": "#).unwrap_err();
         assert!(err.message.starts_with("malformed JSON"));
         assert_eq!(err.status().as_u16(), 400);

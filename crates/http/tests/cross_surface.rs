@@ -344,3 +344,106 @@ async fn the_document_lists_every_surface_under_its_own_tag() {
         assert!(tags.contains(&tag), "{tag} is declared");
     }
 }
+
+#[actix_web::test]
+async fn a_key_sent_in_the_wrong_place_never_comes_back() {
+    const PLANTED: &str = "sk-proj-PLANTEDsecretVALUE0123456789abcdef";
+    let h = Harness::new().await;
+    let svc = test::init_service(app(h.state.clone())).await;
+    let root = superadmin();
+    let admin = admin_of("acme");
+    let me = user("u1");
+    let requests = [
+        (
+            root.clone(),
+            TestRequest::post()
+                .uri("/llm-config/")
+                .set_json(json!({"provider": PLANTED, "model": "m", "api_key": PLANTED})),
+        ),
+        (
+            root.clone(),
+            TestRequest::get()
+                .uri("/llm-config/")
+                .insert_header(("X-Instance-Id", format!(" {PLANTED}"))),
+        ),
+        (
+            root.clone(),
+            TestRequest::post()
+                .uri(&format!("/api/v1/settings/providers/{PLANTED}"))
+                .set_json(json!({"api_key": "sk-0123456789abcdef0123456789"})),
+        ),
+        (
+            root.clone(),
+            TestRequest::post()
+                .uri("/api/v1/settings/providers/openai")
+                .set_json(json!({"api_key": PLANTED, PLANTED: 1})),
+        ),
+        (
+            root.clone(),
+            TestRequest::post()
+                .uri("/api/v1/settings/task-assignments")
+                .set_json(
+                    json!({"assignments": [{"task": PLANTED, "provider": PLANTED, "model": "m"}]}),
+                ),
+        ),
+        (
+            admin.clone(),
+            TestRequest::put()
+                .uri(&format!("/v1/llm-provider/{PLANTED}"))
+                .set_json(json!({"enabled": true})),
+        ),
+        (
+            admin.clone(),
+            TestRequest::post()
+                .uri("/v1/llm-provider")
+                .set_json(json!({"provider": PLANTED, "credentials": {}})),
+        ),
+        (
+            admin.clone(),
+            TestRequest::post()
+                .uri("/v1/llm-provider")
+                .set_json(json!({"provider": "openai", "credentials": {PLANTED: PLANTED}})),
+        ),
+        (
+            admin.clone(),
+            TestRequest::post()
+                .uri("/v1/llm-provider")
+                .set_json(json!({"provider": "openai", "enabled": PLANTED, "credentials": {}})),
+        ),
+        (
+            me.clone(),
+            TestRequest::put()
+                .uri("/api/settings")
+                .set_json(json!({"ai": {"providers": {PLANTED: {"apiKey": PLANTED}}}})),
+        ),
+        (
+            me.clone(),
+            TestRequest::put()
+                .uri("/api/settings")
+                .set_json(json!({"ai": {"provider": PLANTED, "temperature": PLANTED}})),
+        ),
+        (
+            me.clone(),
+            TestRequest::put()
+                .uri("/api/settings")
+                .set_json(json!({"ai": {"providers": {"openai": {PLANTED: 1}}}})),
+        ),
+        (
+            me.clone(),
+            TestRequest::post()
+                .uri("/api/settings/test-provider")
+                .set_json(json!({"apiKey": PLANTED, "provider": PLANTED})),
+        ),
+        (
+            me.clone(),
+            TestRequest::post()
+                .uri("/api/settings/test-provider")
+                .set_json(json!({"apiKey": PLANTED, "baseUrl": PLANTED})),
+        ),
+    ];
+    for (token, req) in requests {
+        let (status, text) = send_raw(&svc, req.insert_header(bearer(&token)).to_request()).await;
+        assert!(status.is_client_error(), "{status}: {text}");
+        assert!(!text.contains("PLANTED"), "{status}: {text}");
+    }
+}

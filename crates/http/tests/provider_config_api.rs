@@ -256,7 +256,7 @@ async fn bad_providers_and_credentials_are_refused_clearly() {
         (json!({"provider": "openai", "credentials": {}}), "api_key"),
         (
             json!({"provider": "openai", "credentials": {"api_key": OPENAI_KEY, "apikey": "sk-typo"}}),
-            "apikey",
+            "credentials.apikey",
         ),
         (
             json!({"provider": "openai", "credentials": {"api_key": OPENAI_KEY, "organization": {"x": 1}}}),

@@ -30,8 +30,6 @@ use crate::AppState;
 const SURFACE: Surface = Surface::AppSettings;
 /// Tag of this surface in the OpenAPI document.
 pub const TAG: &str = "Application settings";
-/// Longest provider name echoed back in an error.
-const MAX_ECHO: usize = 64;
 
 /// The routes of this surface.
 pub fn scope() -> Scope<
@@ -182,7 +180,7 @@ fn invalid(field: impl Into<String>, message: impl Into<String>) -> ApiError {
 }
 
 fn echo(name: &str) -> String {
-    name.chars().take(MAX_ECHO).collect()
+    super::shown_name(name)
 }
 
 /// The user's settings: the document with their provider configs in `ai`.

@@ -64,3 +64,17 @@ pub fn single_key_provider(p: ProviderId) -> bool {
             .iter()
             .all(|f| f.name == "api_key" || !f.required)
 }
+
+/// A client-sent name (provider, field) as it may appear in an error: echoed only when it looks
+/// like an identifier, so a key pasted into the wrong place never comes back in a response.
+pub fn shown_name(name: &str) -> String {
+    let plausible = (1..=32).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b));
+    if plausible {
+        name.to_owned()
+    } else {
+        "(name not shown)".to_owned()
+    }
+}

@@ -39,8 +39,6 @@ pub const PROVIDERS: [(&str, &str); 7] = [
     ("amazon-bedrock", "amazon-bedrock"),
     ("xai", "xai"),
 ];
-/// Longest provider name echoed back in an error.
-const MAX_ECHO: usize = 64;
 /// The credential field that may be sent as a JSON object (a service-account file).
 const JSON_FIELD: &str = "service_account_json";
 
@@ -214,7 +212,7 @@ fn from_wire(state: &AppState, name: &str) -> Option<ProviderId> {
 }
 
 fn echo(name: &str) -> String {
-    name.chars().take(MAX_ECHO).collect()
+    super::shown_name(name)
 }
 
 /// A provider named in the path: anything else is not a resource here (404).
@@ -263,7 +261,21 @@ fn credentials_patch(
     let spec = provider.spec();
     let mut patch = ConfigPatch::default();
     for (name, value) in credentials {
-        let secret = spec.field(&name).is_some_and(|f| f.secret);
+        let Some(field) = spec.field(&name) else {
+            let known: Vec<&str> = spec.fields.iter().map(|f| f.name).collect();
+            return Err(ApiError::new(
+                SURFACE,
+                "validation_error",
+                format!(
+                    "credentials.{}: not a credential field of provider {} (known: {})",
+                    echo(&name),
+                    wire_name(provider),
+                    known.join(", ")
+                ),
+            )
+            .with_field(format!("credentials.{}", echo(&name))));
+        };
+        let secret = field.secret;
         let value = match value {
             CredentialValue::Null => None,
             CredentialValue::Text(v) => Some(v),

@@ -27,8 +27,6 @@ const SURFACE: Surface = Surface::ProviderKeys;
 pub const TAG: &str = "Provider keys";
 /// The providers of this surface, in display order.
 pub const PROVIDERS: [&str; 5] = ["openai", "gemini", "anthropic", "openrouter", "ollama"];
-/// Longest provider name echoed back in an error.
-const MAX_ECHO: usize = 64;
 
 /// The routes of this surface.
 pub fn scope() -> Scope<
@@ -195,7 +193,7 @@ fn surface_provider(state: &AppState, name: &str) -> Option<ProviderId> {
 
 fn provider_in_path(state: &AppState, name: &str) -> Result<ProviderId, ApiError> {
     surface_provider(state, name).ok_or_else(|| {
-        let shown: String = name.chars().take(MAX_ECHO).collect();
+        let shown = super::shown_name(name);
         ApiError::new(
             SURFACE,
             "validation_error",
