@@ -86,18 +86,24 @@ pub struct Harness {
 }
 
 impl Harness {
-    /// A fresh application over a fresh in-memory database and a generated master key.
+    /// A fresh application over a fresh in-memory database and a generated master key, with
+    /// the recording probe.
     pub async fn new() -> Self {
+        let probe = RecordingProbe::default();
+        Self::with_probe(probe.clone(), Arc::new(probe)).await
+    }
+
+    /// The same over another probe (`recording` then only stands in for the field).
+    pub async fn with_probe(recording: RecordingProbe, probe: Arc<dyn ProviderProbe>) -> Self {
         let store = Arc::new(SqliteStore::connect("sqlite::memory:").await.unwrap());
         let cipher = Keyring::generate(KeyId::parse("test-key").unwrap()).unwrap();
-        let probe = RecordingProbe::default();
         let ports = Ports {
             configs: store.clone(),
             tasks: store.clone(),
             documents: store.clone(),
             audit: store,
             cipher: Arc::new(cipher),
-            probe: Arc::new(probe.clone()),
+            probe,
             clock: Arc::new(SystemClock),
         };
         let state = Data::new(AppState {
@@ -105,7 +111,10 @@ impl Harness {
             auth: Authenticator::hs256(JWT_SECRET, None, None).unwrap(),
             readiness: Arc::new(AlwaysReady),
         });
-        Self { state, probe }
+        Self {
+            state,
+            probe: recording,
+        }
     }
 
     /// Every probe call so far.
