@@ -65,8 +65,11 @@ pub fn scope() -> Scope<
 /// `null` to remove an optional field. Held as a secret until its field is known.
 #[derive(Debug, Clone)]
 pub enum CredentialValue {
+    /// A string value.
     Text(SecretValue),
+    /// A JSON object, kept as its JSON text.
     Object(SecretValue),
+    /// `null`: remove the field.
     Null,
 }
 
