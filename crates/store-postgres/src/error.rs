@@ -114,3 +114,57 @@ pub(crate) fn corrupt(what: &str) -> StoreError {
         "a stored {what} could not be decoded"
     )))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn db(kind: DatabaseErrorKind, message: &str) -> DieselError {
+        DieselError::DatabaseError(kind, Box::new(message.to_owned()))
+    }
+
+    #[test]
+    fn uniqueness_is_a_conflict_without_the_statement_values() {
+        let err = from_diesel(db(
+            DatabaseErrorKind::UniqueViolation,
+            "duplicate key value violates unique constraint: (user, sk-planted-value)",
+        ));
+        assert!(matches!(err, Error::Conflict(_)), "{err:?}");
+        assert!(!err.to_string().contains("planted"), "{err}");
+        let err = from_diesel(db(
+            DatabaseErrorKind::Unknown,
+            "invalid input syntax for type bigint: \"sk-planted-value\"",
+        ));
+        assert!(matches!(err, Error::Internal(_)), "{err:?}");
+        assert!(!err.to_string().contains("planted"), "{err}");
+    }
+
+    #[test]
+    fn lost_connections_are_unavailable_and_retryable() {
+        for lost in [
+            db(DatabaseErrorKind::ClosedConnection, "closed"),
+            db(DatabaseErrorKind::UnableToSendCommand, "connection closed"),
+            db(
+                DatabaseErrorKind::Unknown,
+                "terminating connection due to administrator command",
+            ),
+            db(
+                DatabaseErrorKind::Unknown,
+                "the database system is shutting down",
+            ),
+        ] {
+            assert!(connection_lost(&lost));
+            assert!(StoreError::Db(lost).is_connection_lost());
+        }
+        let refused = db(DatabaseErrorKind::UniqueViolation, "duplicate");
+        assert!(!connection_lost(&refused));
+        let err = from_diesel(db(DatabaseErrorKind::UnableToSendCommand, "x"));
+        assert!(matches!(err, Error::Unavailable(_)), "{err:?}");
+    }
+
+    #[test]
+    fn domain_outcomes_pass_through() {
+        let err = StoreError::from(Error::NotFound("config 7".into())).into_domain();
+        assert_eq!(err, Error::NotFound("config 7".into()));
+    }
+}

@@ -262,16 +262,70 @@ impl PostgresStore {
             + 'a,
         T: Send + 'a,
     {
-        let mut conn = self.checkout().await?;
-        match op(&mut conn).await {
-            Err(err) if err.is_connection_lost() || PoolableConnection::is_broken(&mut *conn) => {
-                drop(Object::take(conn));
+        let mut conn = InUse::new(self.checkout().await?);
+        match op(conn.get()).await {
+            Err(err) if err.is_connection_lost() || PoolableConnection::is_broken(conn.get()) => {
+                conn.discard();
                 self.pool.retain(|_, _| false);
                 tracing::warn!("a PostgreSQL connection was lost; retrying once on a new one");
-                let mut conn = self.checkout().await?;
-                op(&mut conn).await.map_err(StoreError::into_domain)
+                let mut conn = InUse::new(self.checkout().await?);
+                let result = op(conn.get()).await;
+                conn.finish();
+                result.map_err(StoreError::into_domain)
             }
-            other => other.map_err(StoreError::into_domain),
+            other => {
+                conn.finish();
+                other.map_err(StoreError::into_domain)
+            }
+        }
+    }
+}
+
+/// A checked-out connection that goes back to the pool only when its operation finished.
+///
+/// If the caller's future is dropped mid-operation (a client hung up), the connection may
+/// still be inside a transaction holding an owner's lock; it is then closed instead, so the
+/// server rolls the transaction back and releases the lock at once.
+struct InUse {
+    conn: Option<Object<AsyncPgConnection>>,
+    finished: bool,
+}
+
+impl InUse {
+    fn new(conn: Object<AsyncPgConnection>) -> Self {
+        Self {
+            conn: Some(conn),
+            finished: false,
+        }
+    }
+
+    fn get(&mut self) -> &mut AsyncPgConnection {
+        match self.conn.as_mut() {
+            Some(conn) => conn,
+            // `conn` is only taken by `discard`, which consumes `self`.
+            None => unreachable!("connection used after it was discarded"),
+        }
+    }
+
+    /// The operation ran to its end: the connection may be reused.
+    fn finish(mut self) {
+        self.finished = true;
+    }
+
+    /// Closes the connection instead of returning it to the pool.
+    fn discard(mut self) {
+        if let Some(conn) = self.conn.take() {
+            drop(Object::take(conn));
+        }
+    }
+}
+
+impl Drop for InUse {
+    fn drop(&mut self) {
+        if !self.finished {
+            if let Some(conn) = self.conn.take() {
+                drop(Object::take(conn));
+            }
         }
     }
 }

@@ -164,6 +164,78 @@ async fn an_operation_survives_its_connection_being_terminated() {
     assert!(!all.iter().any(|c| c.id == first.id && c.is_default));
 }
 
+#[derive(QueryableByName)]
+struct Stuck {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    stuck: i64,
+}
+
+/// A caller that gives up mid-transaction (a client hanging up) leaves no transaction open
+/// and no owner lock held: the next change to that owner goes through at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_operation_leaves_no_lock_behind() {
+    let (db, store) = migrated().await;
+    let owner = user("impatient");
+    store
+        .insert(new_config(&owner, "openai", now()))
+        .await
+        .unwrap();
+    let second = store
+        .insert(new_config(&owner, "anthropic", now()))
+        .await
+        .unwrap();
+    // Several idle connections, so the next checkout is not the abandoned one.
+    let mut warm = JoinSet::new();
+    for _ in 0..4 {
+        let (store, owner) = (store.clone(), owner.clone());
+        warm.spawn(async move { ConfigRepository::list(&*store, &owner).await.unwrap() });
+    }
+    while warm.join_next().await.is_some() {}
+
+    let mut holder = AsyncPgConnection::establish(db.url()).await.unwrap();
+    let lock = |sql: &'static str| {
+        diesel::sql_query(sql)
+            .bind::<diesel::sql_types::Integer, _>(0x4C4C_4D53)
+            .bind::<diesel::sql_types::Text, _>("user:impatient")
+    };
+    lock("SELECT pg_advisory_lock($1, hashtext($2))")
+        .execute(&mut holder)
+        .await
+        .unwrap();
+    // The caller waits for the lock inside its transaction, then gives up.
+    let gave_up = tokio::time::timeout(
+        Duration::from_millis(300),
+        store.set_default(&owner, second.id, now()),
+    )
+    .await;
+    assert!(gave_up.is_err(), "set-default was still waiting");
+    lock("SELECT pg_advisory_unlock($1, hashtext($2))")
+        .execute(&mut holder)
+        .await
+        .unwrap();
+
+    let again = tokio::time::timeout(
+        Duration::from_secs(5),
+        store.set_default(&owner, second.id, now()),
+    )
+    .await
+    .expect("the owner is not left locked")
+    .unwrap();
+    assert!(again.is_default);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let rows: Vec<Stuck> = diesel::sql_query(
+        "SELECT count(*) AS stuck FROM pg_stat_activity WHERE datname = current_database() \
+         AND (state LIKE 'idle in transaction%' OR wait_event_type = 'Lock')",
+    )
+    .load(&mut holder)
+    .await
+    .unwrap();
+    assert_eq!(
+        rows[0].stuck, 0,
+        "no connection is left inside a transaction"
+    );
+}
+
 /// Killing every pooled connection (idle, and then repeatedly while tasks hammer the store)
 /// costs no failed operation.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

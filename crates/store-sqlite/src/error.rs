@@ -103,3 +103,44 @@ pub(crate) fn corrupt(what: &str) -> StoreError {
         "a stored {what} could not be decoded"
     )))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn db(kind: DatabaseErrorKind, message: &str) -> DieselError {
+        DieselError::DatabaseError(kind, Box::new(message.to_owned()))
+    }
+
+    #[test]
+    fn uniqueness_is_a_conflict_without_the_statement_values() {
+        let err = from_diesel(db(
+            DatabaseErrorKind::UniqueViolation,
+            "UNIQUE constraint failed: provider_configs.owner_id",
+        ));
+        assert!(matches!(err, Error::Conflict(_)), "{err:?}");
+        let err = from_diesel(db(
+            DatabaseErrorKind::Unknown,
+            "near \"sk-planted\": syntax error",
+        ));
+        assert!(matches!(err, Error::Internal(_)), "{err:?}");
+        assert!(!err.to_string().contains("planted"), "{err}");
+    }
+
+    #[test]
+    fn a_locked_or_missing_database_is_unavailable() {
+        for message in [
+            "database is locked",
+            "unable to open database file",
+            "disk I/O error",
+        ] {
+            let err = from_diesel(db(DatabaseErrorKind::Unknown, message));
+            assert!(matches!(err, Error::Unavailable(_)), "{message}: {err:?}");
+        }
+        let err = from_diesel(db(
+            DatabaseErrorKind::CheckViolation,
+            "CHECK constraint failed: provider_configs_default_enabled_check",
+        ));
+        assert!(matches!(err, Error::Conflict(_)), "{err:?}");
+    }
+}
