@@ -92,7 +92,39 @@ where
         .service(service_routes::readyz)
 }
 
+/// Surface of a documented path, as an operationId prefix (handler names repeat across
+/// surfaces; generated clients need ids unique in the whole document).
+fn operation_prefix(path: &str) -> &'static str {
+    [
+        ("/users/me/llm-settings", "user"),
+        ("/llm-config", "admin"),
+        ("/api/v1/settings", "provider_keys"),
+        ("/v1/llm-provider", "provider_config"),
+        ("/api/settings", "app_settings"),
+    ]
+    .iter()
+    .find(|(prefix, _)| path.starts_with(prefix))
+    .map_or("service", |(_, name)| *name)
+}
+
 fn finish(mut api: OpenApi) -> OpenApi {
+    for (path, item) in api.paths.paths.iter_mut() {
+        let prefix = operation_prefix(path);
+        for op in [
+            &mut item.get,
+            &mut item.post,
+            &mut item.put,
+            &mut item.patch,
+            &mut item.delete,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if let Some(id) = &op.operation_id {
+                op.operation_id = Some(format!("{prefix}_{id}"));
+            }
+        }
+    }
     api.info = InfoBuilder::new()
         .title("LLM Settings Service")
         .version(env!("CARGO_PKG_VERSION"))

@@ -39,8 +39,14 @@ fn the_document_is_openapi_3_1_with_bearer_security() {
         doc["components"]["securitySchemes"]["bearer"]["scheme"],
         "bearer"
     );
+    let mut ids = std::collections::BTreeSet::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {
+            let id = op["operationId"].as_str().unwrap_or_default().to_owned();
+            assert!(
+                ids.insert(id.clone()),
+                "operationId {id} of {method} {path} is not unique"
+            );
             assert!(
                 op["responses"].as_object().is_some_and(|r| !r.is_empty()),
                 "{method} {path} documents no response"
