@@ -16,3 +16,11 @@ fmt:
 # Run the service on the embedded SQLite store.
 run:
     cargo run --release
+
+# Load benchmark of the release service against raw store calls (Postgres and SQLite).
+bench:
+    cargo bench -p llm-settings-server --bench load
+
+# Store micro-benchmarks (list / upsert / set-default per store).
+bench-stores:
+    cargo bench -p llm-settings-store-sqlite -p llm-settings-store-postgres

@@ -1,0 +1,301 @@
+//! Load benchmark (`just bench`): the release service under 64 concurrent keep-alive clients
+//! for a fixed time, against the same store operations issued straight through the store
+//! adapter (diesel-async) at the same concurrency. Prints req/s, p50 and p99 for both and the
+//! ratio service/raw, on Postgres and on SQLite.
+//!
+//! `BENCH_SECONDS` (default 10) sets each phase's length, `BENCH_CLIENTS` (default 64) the
+//! concurrency.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "../../../tests/support/mod.rs"]
+mod support;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use llm_settings_crypto::Keyring;
+use llm_settings_domain::ports::{ConfigRepository, SecretCipher};
+use llm_settings_domain::{
+    AuditAction, AuditEvent, AuditOutcome, ConfigWrite, Owner, ProviderId, SecretBinding,
+    SecretHints, SecretValue, StoredSecret, Timestamp, UserId,
+};
+use llm_settings_server::store::{self, Store};
+use support::{Backend, Service};
+
+struct Stats {
+    latencies_us: Vec<u64>,
+    errors: u64,
+    elapsed: Duration,
+}
+
+impl Stats {
+    fn rate(&self) -> f64 {
+        self.latencies_us.len() as f64 / self.elapsed.as_secs_f64()
+    }
+    fn percentile(&self, p: f64) -> f64 {
+        let mut v = self.latencies_us.clone();
+        v.sort_unstable();
+        if v.is_empty() {
+            return 0.0;
+        }
+        let idx = ((v.len() as f64 - 1.0) * p).round() as usize;
+        v[idx] as f64 / 1000.0
+    }
+}
+
+/// Runs `op(client, iteration)` from `clients` tasks for `duration`.
+async fn drive<F, Fut>(clients: usize, duration: Duration, op: F) -> Stats
+where
+    F: Fn(usize, u64) -> Fut + Send + Sync + Clone + 'static,
+    Fut: Future<Output = bool> + Send,
+{
+    let started = Instant::now();
+    let deadline = started + duration;
+    let mut tasks = Vec::new();
+    for client in 0..clients {
+        let op = op.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut errors = 0;
+            let mut i = 0;
+            while Instant::now() < deadline {
+                let t = Instant::now();
+                if op(client, i).await {
+                    latencies.push(t.elapsed().as_micros() as u64);
+                } else {
+                    errors += 1;
+                }
+                i += 1;
+            }
+            (latencies, errors)
+        }));
+    }
+    let mut stats = Stats {
+        latencies_us: Vec::new(),
+        errors: 0,
+        elapsed: Duration::ZERO,
+    };
+    for t in tasks {
+        let (l, e) = t.await.unwrap();
+        stats.latencies_us.extend(l);
+        stats.errors += e;
+    }
+    stats.elapsed = started.elapsed();
+    stats
+}
+
+/// Sends a request and reads the whole body; true when the status is `status`.
+async fn expect_status(req: reqwest::RequestBuilder, status: u16) -> bool {
+    match req.send().await {
+        Ok(res) => res.status().as_u16() == status && res.bytes().await.is_ok(),
+        Err(_) => false,
+    }
+}
+
+fn key(client: usize, i: u64) -> String {
+    format!("sk-proj-bench{client:03}x{i:08}ABCDEFGHIJKLMNOPQRSTUVWX")
+}
+
+fn row(backend: &str, endpoint: &str, path: &str, s: &Stats) {
+    println!(
+        "{backend:<9} {endpoint:<22} {path:<8} {:>10.0} {:>9.2} {:>9.2} {:>7}",
+        s.rate(),
+        s.percentile(0.5),
+        s.percentile(0.99),
+        s.errors
+    );
+}
+
+async fn bench(backend: Backend, clients: usize, duration: Duration) -> Vec<(String, f64)> {
+    let name = match backend {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
+    };
+    let mut svc = Service::start(backend, &[("LLM_SETTINGS_LOG", "warn")]).await;
+    let base = svc.base.clone();
+    let tokens: Arc<Vec<String>> = Arc::new(
+        (0..clients)
+            .map(|c| svc.user(&format!("bench-{c}")))
+            .collect(),
+    );
+    let http: Arc<Vec<reqwest::Client>> = Arc::new(
+        (0..clients)
+            .map(|_| {
+                reqwest::Client::builder()
+                    .no_proxy()
+                    .pool_max_idle_per_host(1)
+                    .build()
+                    .unwrap()
+            })
+            .collect(),
+    );
+    // Every client owns one user with three configs.
+    for c in 0..clients {
+        for provider in ["openai", "anthropic", "gemini"] {
+            let r = http[c]
+                .post(format!("{base}/users/me/llm-settings"))
+                .bearer_auth(&tokens[c])
+                .json(&json!({"provider": provider, "api_key": key(c, 0)}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 201);
+        }
+    }
+
+    let list = {
+        let (base, tokens, http) = (base.clone(), tokens.clone(), http.clone());
+        drive(clients, duration, move |c, _| {
+            let req = http[c]
+                .get(format!("{base}/users/me/llm-settings"))
+                .bearer_auth(&tokens[c]);
+            async move { expect_status(req, 200).await }
+        })
+        .await
+    };
+    let upsert = {
+        let (base, tokens, http) = (base.clone(), tokens.clone(), http.clone());
+        drive(clients, duration, move |c, i| {
+            let req = http[c]
+                .post(format!("{base}/users/me/llm-settings"))
+                .bearer_auth(&tokens[c])
+                .json(&json!({"provider": "openai", "api_key": key(c, i), "model": "gpt-4o-mini"}));
+            async move { expect_status(req, 201).await }
+        })
+        .await
+    };
+    assert!(svc.terminate(), "the service stops cleanly");
+
+    // The same store operations (read, write, audit row) straight through the adapter, with
+    // the service stopped.
+    let env: BTreeMap<String, String> =
+        Service::base_env(backend, svc.data_dir.path(), svc.database.as_ref())
+            .into_iter()
+            .collect();
+    let raw: Arc<dyn Store> = store::open(&env["DATABASE_URL"], false).await.unwrap();
+    let keyring = match backend {
+        Backend::Postgres => Keyring::parse(support::MASTER_KEYS).unwrap(),
+        Backend::Sqlite => {
+            let text = std::fs::read_to_string(svc.data_dir.path().join("master.keys")).unwrap();
+            Keyring::parse(text.trim()).unwrap()
+        }
+    };
+    let keyring = Arc::new(keyring);
+    let owners: Arc<Vec<Owner>> = Arc::new(
+        (0..clients)
+            .map(|c| Owner::User(UserId::parse(format!("bench-{c}")).unwrap()))
+            .collect(),
+    );
+    let raw_list = {
+        let (raw, owners) = (raw.clone(), owners.clone());
+        drive(clients, duration, move |c, _| {
+            let (raw, owners) = (raw.clone(), owners.clone());
+            async move {
+                ConfigRepository::list(raw.as_ref(), &owners[c])
+                    .await
+                    .is_ok()
+            }
+        })
+        .await
+    };
+    let openai = ProviderId::lookup("openai").unwrap();
+    let raw_upsert = {
+        let (raw, owners, keyring) = (raw.clone(), owners.clone(), keyring.clone());
+        drive(clients, duration, move |c, i| {
+            let (raw, owners, keyring) = (raw.clone(), owners.clone(), keyring.clone());
+            async move {
+                let owner = &owners[c];
+                let Ok(Some(current)) = raw.find_by_provider(owner, openai).await else {
+                    return false;
+                };
+                let plain = key(c, i);
+                let binding = SecretBinding::new(owner, openai, "api_key");
+                let sealed = keyring
+                    .seal(&SecretValue::new(plain.clone()), &binding)
+                    .unwrap();
+                let mut secrets = current.secrets.clone();
+                secrets.insert(
+                    "api_key".into(),
+                    StoredSecret {
+                        sealed,
+                        hints: SecretHints::of(&plain),
+                    },
+                );
+                let write = ConfigWrite {
+                    id: current.id,
+                    owner: owner.clone(),
+                    expected_version: current.version,
+                    secrets,
+                    settings: current.settings.clone(),
+                    model: current.model.clone(),
+                    base_url: current.base_url.clone(),
+                    enabled: current.enabled,
+                    make_default: false,
+                    now: Timestamp::new(time::OffsetDateTime::now_utc()),
+                };
+                let Ok(saved) = raw.update(write).await else {
+                    return false;
+                };
+                raw.record(AuditEvent {
+                    actor: owner.id().to_owned(),
+                    owner: owner.clone(),
+                    provider: Some(openai),
+                    config_id: Some(saved.id),
+                    action: AuditAction::Update,
+                    outcome: AuditOutcome::Success,
+                    at: saved.updated_at,
+                })
+                .await
+                .is_ok()
+            }
+        })
+        .await
+    };
+
+    row(name, "GET /  (list)", "service", &list);
+    row(name, "GET /  (list)", "raw SQL", &raw_list);
+    row(name, "POST / (upsert)", "service", &upsert);
+    row(name, "POST / (upsert)", "raw SQL", &raw_upsert);
+    vec![
+        (format!("{name} list"), list.rate() / raw_list.rate()),
+        (format!("{name} upsert"), upsert.rate() / raw_upsert.rate()),
+    ]
+}
+
+fn main() {
+    let seconds: u64 = std::env::var("BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10);
+    let clients: usize = std::env::var("BENCH_CLIENTS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(64);
+    if std::env::args().any(|a| a == "--list" || a == "--test") {
+        return;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        println!(
+            "{clients} concurrent keep-alive clients, {seconds} s per phase, release build, {} CPUs",
+            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+        );
+        println!("{:<9} {:<22} {:<8} {:>10} {:>9} {:>9} {:>7}", "store", "endpoint", "path", "req/s", "p50 ms", "p99 ms", "errors");
+        let mut ratios = Vec::new();
+        for backend in [Backend::Postgres, Backend::Sqlite] {
+            ratios.extend(bench(backend, clients, Duration::from_secs(seconds)).await);
+        }
+        println!();
+        for (what, ratio) in ratios {
+            println!("ratio service/raw {what:<16} {ratio:>6.2}");
+        }
+    });
+}

@@ -1,0 +1,156 @@
+//! Master keys and the token secret: from configuration, or generated into the data directory
+//! for the embedded SQLite setup (owner-only permissions).
+
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, bail, Context};
+use base64::Engine;
+use rand::RngCore;
+use secrecy::{ExposeSecret, SecretString};
+
+use llm_settings_crypto::{KeyId, Keyring};
+use llm_settings_http::{Authenticator, TokenIssuer};
+
+use crate::config::Config;
+use crate::store::Store;
+
+const KEYRING_FILE: &str = "master.keys";
+const JWT_SECRET_FILE: &str = "jwt.secret";
+
+fn data_file(config: &Config, name: &str) -> PathBuf {
+    config.data_dir.join(name)
+}
+
+fn ensure_data_dir(dir: &Path) -> anyhow::Result<()> {
+    if !dir.exists() {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
+    }
+    Ok(())
+}
+
+/// Reads a generated secret file, creating it with mode 0600 on first use.
+fn read_or_create(
+    path: &Path,
+    make: impl FnOnce() -> anyhow::Result<SecretString>,
+) -> anyhow::Result<SecretString> {
+    if path.exists() {
+        let mode = fs::metadata(path)?.permissions().mode();
+        if mode & 0o077 != 0 {
+            tracing::warn!(file = %path.display(), "secret file is readable by other users; chmod 600 it");
+        }
+        let text =
+            fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+        return Ok(SecretString::from(text.trim().to_owned()));
+    }
+    if let Some(dir) = path.parent() {
+        ensure_data_dir(dir)?;
+    }
+    let secret = make()?;
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    file.write_all(secret.expose_secret().as_bytes())?;
+    file.write_all(b"\n")?;
+    tracing::info!(file = %path.display(), "generated a new secret file (mode 0600)");
+    Ok(secret)
+}
+
+/// The master keyring: `LLM_SETTINGS_MASTER_KEYS`, or (SQLite only) the data directory's.
+pub fn keyring(config: &Config) -> anyhow::Result<Keyring> {
+    let text = match (&config.master_keys, config.is_sqlite()) {
+        (Some(keys), _) => keys.clone(),
+        (None, true) => read_or_create(&data_file(config, KEYRING_FILE), || {
+            let id = KeyId::parse("k1").map_err(|e| anyhow!("{e}"))?;
+            Ok(Keyring::generate(id).map_err(|e| anyhow!("{e}"))?.export())
+        })?,
+        (None, false) => bail!(
+            "LLM_SETTINGS_MASTER_KEYS is not set. A Postgres deployment never invents a master key: \
+             every service process must share one keyring. Generate one with \
+             `llm-settings keys generate` and set LLM_SETTINGS_MASTER_KEYS to it on every node."
+        ),
+    };
+    Keyring::parse(text.expose_secret())
+        .map_err(|e| anyhow!("LLM_SETTINGS_MASTER_KEYS is invalid: {e}"))
+}
+
+/// The HS256 token secret: `LLM_SETTINGS_JWT_SECRET`, or (SQLite only) the data directory's.
+pub fn jwt_secret(config: &Config) -> anyhow::Result<SecretString> {
+    match (&config.jwt_secret, config.is_sqlite()) {
+        (Some(secret), _) => Ok(secret.clone()),
+        (None, true) => read_or_create(&data_file(config, JWT_SECRET_FILE), || {
+            let mut bytes = [0u8; 48];
+            rand::rngs::OsRng.fill_bytes(&mut bytes);
+            Ok(SecretString::from(
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes),
+            ))
+        }),
+        (None, false) => bail!(
+            "neither LLM_SETTINGS_JWT_SECRET nor LLM_SETTINGS_JWT_PUBLIC_KEY is set; a Postgres \
+             deployment needs one of them shared by every node"
+        ),
+    }
+}
+
+/// The token verifier from configuration.
+pub fn authenticator(config: &Config) -> anyhow::Result<Authenticator> {
+    let iss = config.jwt_issuer.as_deref();
+    let aud = config.jwt_audience.as_deref();
+    if let Some(key) = &config.jwt_public_key {
+        let pem = if key.trim_start().starts_with("-----BEGIN") {
+            key.clone()
+        } else {
+            fs::read_to_string(key)
+                .with_context(|| format!("cannot read the JWT public key file {key}"))?
+        };
+        return Authenticator::public_key_pem(pem.as_bytes(), iss, aud)
+            .map_err(|e| anyhow!("LLM_SETTINGS_JWT_PUBLIC_KEY: {e}"));
+    }
+    let secret = jwt_secret(config)?;
+    Authenticator::hs256(secret.expose_secret().as_bytes(), iss, aud)
+        .map_err(|e| anyhow!("LLM_SETTINGS_JWT_SECRET: {e}"))
+}
+
+/// The token minter (HS256 only: with a public key, tokens come from the identity provider).
+pub fn issuer(config: &Config) -> anyhow::Result<TokenIssuer> {
+    if config.jwt_public_key.is_some() {
+        bail!("tokens are verified with LLM_SETTINGS_JWT_PUBLIC_KEY; mint them with the identity provider that holds the private key");
+    }
+    let secret = jwt_secret(config)?;
+    Ok(TokenIssuer::hs256(secret.expose_secret().as_bytes()))
+}
+
+/// Refuses a keyring that does not match the one this database was sealed with, and records
+/// the check value of every key seen for the first time.
+pub async fn verify_against_store(keyring: &Keyring, store: &dyn Store) -> anyhow::Result<()> {
+    let recorded = store
+        .key_checks()
+        .await
+        .map_err(|e| anyhow!("cannot read the recorded master-key checks: {e}"))?;
+    let check = keyring
+        .verify_check_values(recorded.iter().map(|(id, v)| (id.as_str(), v.as_str())))
+        .map_err(|e| anyhow!("wrong master key: {e}. Set LLM_SETTINGS_MASTER_KEYS to the keyring this database was sealed with."))?;
+    if !recorded.is_empty() && check.verified.is_empty() {
+        bail!(
+            "wrong master key: none of the configured keys was ever used with this database (it knows {}). \
+             Set LLM_SETTINGS_MASTER_KEYS to the keyring this database was sealed with.",
+            check.missing.join(", ")
+        );
+    }
+    for (id, value) in check.unrecorded {
+        store
+            .save_key_check(id.as_str(), &value)
+            .await
+            .map_err(|e| anyhow!("cannot record the check value of key {id}: {e}"))?;
+    }
+    Ok(())
+}

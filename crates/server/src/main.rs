@@ -1,0 +1,235 @@
+//! `llm-settings`: the LLM settings service and its administrative commands.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use actix_web::web::Data;
+use actix_web::HttpServer;
+use anyhow::{anyhow, Context};
+use clap::{Parser, Subcommand};
+use secrecy::ExposeSecret;
+
+use llm_settings_crypto::{KeyId, Keyring};
+use llm_settings_domain::ConfigId;
+use llm_settings_http::{AppState, Claims};
+use llm_settings_server::config::{self, Config, LogFormat};
+use llm_settings_server::{keys, service, store};
+
+/// The LLM settings service: stores LLM provider credentials encrypted, serves them masked.
+#[derive(Debug, Parser)]
+#[command(name = "llm-settings", version, about, after_help = config::help_table())]
+struct Cli {
+    /// A TOML file with any of the settings below (lower-case keys, e.g. `bind = "0.0.0.0:8080"`).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the API (the default).
+    Serve {
+        /// Apply pending database migrations before serving (SQLite always does).
+        #[arg(long)]
+        migrate: bool,
+    },
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Mint a bearer token with the configured HS256 secret; prints only the token.
+    Token {
+        /// The user id (`sub` claim).
+        #[arg(long)]
+        sub: String,
+        /// Space-separated scopes.
+        #[arg(long, default_value = "read write")]
+        scope: String,
+        /// A role (`admin`, `superadmin`); repeat for several.
+        #[arg(long = "role")]
+        roles: Vec<String>,
+        /// The tenant instance the token acts for.
+        #[arg(long)]
+        instance: Option<String>,
+        /// Lifetime in seconds.
+        #[arg(long, default_value_t = 3600)]
+        ttl: u64,
+    },
+    /// Master-key management.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Print the OpenAPI document.
+    Openapi,
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Print a new master key as `ID:BASE64`; put it first in LLM_SETTINGS_MASTER_KEYS to make
+    /// it active, keep the old ones after it, then run `keys rewrap`.
+    Generate {
+        /// Key id (1–32 of A-Z a-z 0-9 _ -).
+        #[arg(long)]
+        id: Option<String>,
+    },
+    /// Re-encrypt every stored secret under the active master key. Resumable with --after.
+    Rewrap {
+        /// Resume after this config id (printed as progress).
+        #[arg(long)]
+        after: Option<i64>,
+        /// Configs per batch.
+        #[arg(long, default_value_t = 100)]
+        batch: u32,
+    },
+}
+
+fn init_logging(config: &Config) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log)
+        .map_err(|e| anyhow!("LLM_SETTINGS_LOG is not a valid filter: {e}"))?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match config.log_format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().with_current_span(true).init(),
+    }
+    Ok(())
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("llm-settings: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = Config::load(cli.config.as_deref(), |name| std::env::var(name).ok())?;
+    match cli.command.unwrap_or(Command::Serve { migrate: false }) {
+        Command::Openapi => {
+            println!("{}", llm_settings_http::openapi().to_pretty_json()?);
+            Ok(())
+        }
+        Command::Keys {
+            command: KeysCommand::Generate { id },
+        } => {
+            let id = id.unwrap_or_else(|| {
+                let today = time::OffsetDateTime::now_utc().date();
+                format!("k{}", today.to_string().replace('-', ""))
+            });
+            let id = KeyId::parse(&id).map_err(|e| anyhow!("{e}"))?;
+            let keyring = Keyring::generate(id).map_err(|e| anyhow!("{e}"))?;
+            println!("{}", keyring.export().expose_secret());
+            Ok(())
+        }
+        Command::Token {
+            sub,
+            scope,
+            roles,
+            instance,
+            ttl,
+        } => {
+            init_logging(&config)?;
+            let issuer = keys::issuer(&config)?;
+            let exp = time::OffsetDateTime::now_utc().unix_timestamp().max(0) as u64 + ttl;
+            let claims = Claims {
+                sub,
+                scope,
+                roles,
+                instance,
+                exp,
+                iss: config.jwt_issuer.clone(),
+                aud: config.jwt_audience.clone(),
+            };
+            println!("{}", issuer.mint(&claims)?);
+            Ok(())
+        }
+        command => {
+            init_logging(&config)?;
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")?;
+            runtime.block_on(async move {
+                match command {
+                    Command::Migrate => migrate(&config).await,
+                    Command::Keys {
+                        command: KeysCommand::Rewrap { after, batch },
+                    } => rewrap(&config, after, batch).await,
+                    Command::Serve { migrate } => serve(config, migrate).await,
+                    _ => Ok(()),
+                }
+            })
+        }
+    }
+}
+
+async fn migrate(config: &Config) -> anyhow::Result<()> {
+    let store = store::open(&config.database_url, false).await?;
+    let applied = store
+        .migrate()
+        .await
+        .map_err(|e| anyhow!("migration failed: {e}"))?;
+    if applied.is_empty() {
+        eprintln!("the database is up to date");
+    }
+    for version in applied {
+        eprintln!("applied migration {version}");
+    }
+    Ok(())
+}
+
+async fn rewrap(config: &Config, after: Option<i64>, batch: u32) -> anyhow::Result<()> {
+    let (service, _) = service(config, false).await?;
+    let report = service
+        .rewrap_all(after.map(ConfigId), batch, |progress| {
+            eprintln!(
+                "scanned {} configs, re-encrypted {}, already current {}; resume with --after {}",
+                progress.scanned,
+                progress.rewrapped,
+                progress.current,
+                progress.last_id.map_or(0, |id| id.0)
+            );
+        })
+        .await
+        .map_err(|e| {
+            anyhow!("rewrap stopped: {e}; run the command again with the last --after value")
+        })?;
+    eprintln!(
+        "done: {} configs scanned, {} re-encrypted under the active key, {} already current",
+        report.scanned, report.rewrapped, report.current
+    );
+    Ok(())
+}
+
+async fn serve(config: Config, migrate: bool) -> anyhow::Result<()> {
+    let auth = keys::authenticator(&config)?;
+    let (service, store) = service(&config, migrate).await?;
+    let state = Data::new(AppState {
+        service,
+        auth,
+        readiness: Arc::new(store::StoreReadiness(store)),
+    });
+    let server = HttpServer::new(move || llm_settings_http::app(state.clone()))
+        .shutdown_timeout(30)
+        .bind(&config.bind)
+        .with_context(|| format!("cannot listen on {}", config.bind))?;
+    for address in server.addrs() {
+        tracing::info!(%address, "llm-settings listening on http://{address}");
+    }
+    if config.jwt_public_key.is_none() {
+        tracing::info!(
+            "mint a token to try the API: llm-settings token --sub <user-id> --scope 'read write' (with cargo: cargo run --release -- token --sub me)"
+        );
+    }
+    server
+        .run()
+        .await
+        .context("the server stopped with an error")?;
+    tracing::info!("shut down");
+    Ok(())
+}

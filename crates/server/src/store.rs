@@ -1,0 +1,84 @@
+//! The store chosen by `DATABASE_URL`, behind the domain's ports plus the few administrative
+//! operations the binary needs.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use llm_settings_domain::ports::{
+    AuditLog, ConfigRepository, SettingsDocumentRepository, TaskAssignmentRepository,
+};
+use llm_settings_domain::Result;
+use llm_settings_store_postgres::PostgresStore;
+use llm_settings_store_sqlite::SqliteStore;
+
+/// Every repository port plus migrations, health and master-key checks.
+#[async_trait]
+pub trait Store:
+    ConfigRepository + TaskAssignmentRepository + SettingsDocumentRepository + AuditLog
+{
+    /// Applies pending migrations; returns the versions applied.
+    async fn migrate(&self) -> Result<Vec<String>>;
+    /// A cheap round trip proving the store answers.
+    async fn ping(&self) -> Result<()>;
+    /// Recorded master-key check values (key id, value).
+    async fn key_checks(&self) -> Result<Vec<(String, String)>>;
+    /// Records the check value of a key seen for the first time.
+    async fn save_key_check(&self, key_id: &str, check_value: &str) -> Result<()>;
+}
+
+macro_rules! store_admin {
+    ($store:ty) => {
+        #[async_trait]
+        impl Store for $store {
+            async fn migrate(&self) -> Result<Vec<String>> {
+                self.run_migrations().await
+            }
+            async fn ping(&self) -> Result<()> {
+                <$store>::ping(self).await
+            }
+            async fn key_checks(&self) -> Result<Vec<(String, String)>> {
+                <$store>::key_checks(self).await
+            }
+            async fn save_key_check(&self, key_id: &str, check_value: &str) -> Result<()> {
+                <$store>::save_key_check(self, key_id, check_value).await
+            }
+        }
+    };
+}
+
+store_admin!(SqliteStore);
+store_admin!(PostgresStore);
+
+/// Opens the store named by `database_url`. SQLite applies its migrations on open; Postgres
+/// only when `migrate` is set (or through the `migrate` command).
+pub async fn open(database_url: &str, migrate: bool) -> anyhow::Result<Arc<dyn Store>> {
+    if database_url.starts_with("sqlite:") {
+        let store = SqliteStore::connect(database_url)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot open the SQLite database: {e}"))?;
+        Ok(Arc::new(store))
+    } else {
+        let store = PostgresStore::connect(database_url)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot connect to Postgres: {e}"))?;
+        if migrate {
+            store
+                .run_migrations()
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot migrate the Postgres database: {e}"))?;
+        }
+        Ok(Arc::new(store))
+    }
+}
+
+/// `/readyz` backed by the store's ping.
+#[allow(missing_debug_implementations)]
+pub struct StoreReadiness(pub Arc<dyn Store>);
+
+#[async_trait]
+impl llm_settings_http::Readiness for StoreReadiness {
+    async fn check(&self) -> std::result::Result<(), String> {
+        self.0.ping().await.map_err(|e| e.code().to_owned())
+    }
+}
