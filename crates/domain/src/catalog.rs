@@ -421,9 +421,7 @@ impl Catalog {
             if name.is_empty() {
                 continue;
             }
-            offered.insert(
-                ProviderId::lookup(name).ok_or_else(|| unknown(name))?,
-            );
+            offered.insert(ProviderId::lookup(name).ok_or_else(|| unknown(name))?);
         }
         if offered.is_empty() {
             return Err(Error::invalid("providers", "the provider list is empty"));
@@ -538,8 +536,15 @@ mod tests {
         assert!(Catalog::restricted(["nope"]).is_err());
         assert!(Catalog::restricted([""]).is_err());
         let long = "sk-ant-api03-THIS-IS-A-KEY-NOT-A-PROVIDER-0123456789";
-        assert!(!catalog.resolve(long).unwrap_err().to_string().contains("THIS-IS"));
-        assert_eq!(catalog.resolve("xyz").unwrap_err().to_string(), "unknown provider: xyz");
+        assert!(!catalog
+            .resolve(long)
+            .unwrap_err()
+            .to_string()
+            .contains("THIS-IS"));
+        assert_eq!(
+            catalog.resolve("xyz").unwrap_err().to_string(),
+            "unknown provider: xyz"
+        );
     }
 
     #[test]
