@@ -747,8 +747,12 @@ async fn upsert_tasks(
     now: Timestamp,
 ) -> Result<(), StoreError> {
     let now = now.as_offset();
-    let rows: Vec<TaskRow> = assignments
-        .iter()
+    // Applied in order, so a task named twice keeps its last assignment (one statement
+    // cannot touch a row twice).
+    let last: BTreeMap<&str, &TaskAssignment> =
+        assignments.iter().map(|a| (a.task.as_str(), a)).collect();
+    let rows: Vec<TaskRow> = last
+        .into_values()
         .map(|a| TaskRow {
             owner_kind: owner.kind.to_owned(),
             owner_id: owner.id.clone(),

@@ -770,6 +770,26 @@ pub async fn task_assignments_upsert_and_delete<F: StoreFixture>(fx: &F) {
         .upsert(&owner, Vec::new(), now())
         .await
         .expect("empty upsert");
+    // Assignments apply in order: a task named twice keeps the last one.
+    store
+        .upsert(
+            &other,
+            vec![
+                assign("twice", "openai", "first"),
+                assign("twice", "groq", "second"),
+            ],
+            now(),
+        )
+        .await
+        .expect("upsert with a repeated task");
+    let twice = TaskAssignmentRepository::list(&*store, &other)
+        .await
+        .expect("list");
+    assert!(
+        twice.contains(&assign("twice", "groq", "second")),
+        "{twice:?}"
+    );
+    assert_eq!(twice.len(), 2);
 }
 
 /// Settings documents: created once, then changed only from the version last read.
