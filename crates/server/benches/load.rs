@@ -116,7 +116,7 @@ async fn bench(backend: Backend, clients: usize, duration: Duration) -> Vec<(Str
         Backend::Sqlite => "sqlite",
         Backend::Postgres => "postgres",
     };
-    let mut svc = Service::start(backend, &[("LLM_SETTINGS_LOG", "warn")]).await;
+    let mut svc = Service::start(backend, &[("LLM_SETTINGS_LOG", "warn,llm_settings=info")]).await;
     let base = svc.base.clone();
     let tokens: Arc<Vec<String>> = Arc::new(
         (0..clients)
