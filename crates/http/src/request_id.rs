@@ -48,7 +48,7 @@ pub async fn request_id(
         "request",
         request_id = %id,
         method = %req.method(),
-        path = %req.path(),
+        path = %crate::surfaces::shown_path(req.path()),
     );
     let started = Instant::now();
     let mut res = next.call(req).instrument(span.clone()).await?;

@@ -84,7 +84,11 @@ pub async fn not_found(req: HttpRequest) -> HttpResponse {
     ApiError::new(
         surface,
         "not_found",
-        format!("no route for {} {}", req.method(), path),
+        format!(
+            "no route for {} {}",
+            req.method(),
+            crate::surfaces::shown_path(path)
+        ),
     )
     .error_response()
 }

@@ -68,13 +68,53 @@ pub fn single_key_provider(p: ProviderId) -> bool {
 /// A client-sent name (provider, field) as it may appear in an error: echoed only when it looks
 /// like an identifier, so a key pasted into the wrong place never comes back in a response.
 pub fn shown_name(name: &str) -> String {
-    let plausible = (1..=32).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b));
-    if plausible {
+    if looks_like_identifier(name) {
         name.to_owned()
     } else {
         "(name not shown)".to_owned()
+    }
+}
+
+/// A request path as it may appear in a log line or an error: a segment that does not look
+/// like an identifier is replaced, so a key pasted into a URL is never repeated.
+pub fn shown_path(path: &str) -> String {
+    path.split('/')
+        .map(|segment| {
+            if segment.is_empty() || looks_like_identifier(segment) {
+                segment
+            } else {
+                "(not shown)"
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+fn looks_like_identifier(name: &str) -> bool {
+    (1..=32).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_keep_identifiers_and_hide_anything_else() {
+        assert_eq!(
+            shown_path("/users/me/llm-settings/12/set-default"),
+            "/users/me/llm-settings/12/set-default"
+        );
+        assert_eq!(shown_path("/llm-config/"), "/llm-config/");
+        assert_eq!(
+            shown_path("/api/v1/settings/providers/sk-proj-0123456789abcdefghijklmnopqrstuv/test"),
+            "/api/v1/settings/providers/(not shown)/test"
+        );
+        assert_eq!(
+            shown_path("/v1/llm-provider/a%20b"),
+            "/v1/llm-provider/(not shown)"
+        );
     }
 }
