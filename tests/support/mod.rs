@@ -265,6 +265,37 @@ impl Service {
         }
     }
 
+    /// Sends a raw body with the given content type.
+    pub async fn send_raw(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: String,
+        content_type: &str,
+    ) -> Reply {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut req = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .header("content-type", content_type)
+            .body(body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status().as_u16();
+        let headers = res.headers().clone();
+        let text = res.text().await.unwrap();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Reply {
+            status,
+            headers,
+            body,
+            text,
+        }
+    }
+
     /// Shorthand for a JSON request with a token.
     pub async fn call(&self, method: &str, path: &str, token: &str, body: Option<Value>) -> Reply {
         self.send(method, path, Some(token), body.as_ref(), &[])

@@ -106,12 +106,42 @@ fn check_field(path: &str, value: &Value) -> Result<()> {
     }
 }
 
+/// The path of the first string or key holding a NUL character (no store can keep one).
+fn nul_path(value: &Value, path: &str) -> Option<String> {
+    match value {
+        Value::String(s) if s.contains('\0') => Some(path.to_owned()),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, v)| nul_path(v, &format!("{path}[{i}]"))),
+        Value::Object(map) => map.iter().find_map(|(k, v)| {
+            let here = if path.is_empty() {
+                k.clone()
+            } else {
+                format!("{path}.{k}")
+            };
+            if k.contains('\0') {
+                Some(here)
+            } else {
+                nul_path(v, &here)
+            }
+        }),
+        _ => None,
+    }
+}
+
 /// Checks the types of known fields, refuses credential keys and oversized documents.
 /// Used for both patches and merged results; `null` (a removal) is always accepted.
 pub fn validate(doc: &Value) -> Result<()> {
     let Some(root) = object(doc, "settings")? else {
         return Ok(());
     };
+    if let Some(path) = nul_path(doc, "") {
+        return Err(Error::invalid(
+            path.clone(),
+            format!("{path} must not contain NUL characters"),
+        ));
+    }
     for (section, value) in root {
         if matches!(section.as_str(), "ai" | "stt" | "general" | "onboarding") {
             let Some(fields) = object(value, section)? else {
@@ -181,6 +211,8 @@ mod tests {
                 "onboarding.completed",
             ),
             (json!({"ai": {"providers": {}}}), "ai.providers"),
+            (json!({"general": {"theme": "da\u{0}rk"}}), "general.theme"),
+            (json!({"custom": [{"x": "\u{0}"}]}), "custom[0].x"),
             (json!([1, 2]), "settings"),
         ] {
             assert_eq!(validate(&doc).unwrap_err().field(), Some(field), "{doc}");

@@ -340,6 +340,12 @@ impl SettingsService {
                     if value.is_empty() {
                         return Err(Error::invalid(name, format!("{name} must not be empty")));
                     }
+                    if value.chars().any(char::is_control) {
+                        return Err(Error::invalid(
+                            name,
+                            format!("{name} must not contain control characters"),
+                        ));
+                    }
                     if value.len() > MAX_SETTING_BYTES {
                         return Err(Error::invalid(
                             name,
@@ -433,7 +439,13 @@ pub(crate) fn classify_secret(
             format!("{field} must be at most {MAX_SECRET_BYTES} bytes"),
         ));
     }
-    if value.expose().chars().any(char::is_control) && field != "service_account_json" {
+    // A service-account file may be pretty-printed; nothing else may hold control characters.
+    let allowed = |c: char| field == "service_account_json" && matches!(c, '\n' | '\r' | '\t');
+    if value
+        .expose()
+        .chars()
+        .any(|c| c.is_control() && !allowed(c))
+    {
         return Err(Error::invalid(
             field,
             format!("{field} must not contain control characters"),

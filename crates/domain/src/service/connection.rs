@@ -144,6 +144,12 @@ impl SettingsService {
             } else {
                 value.trim().to_owned()
             };
+            if value.is_empty() || value.chars().any(char::is_control) {
+                return Err(Error::invalid(
+                    name,
+                    format!("{name} must be non-empty text without control characters"),
+                ));
+            }
             settings.insert(field.name.to_owned(), value);
         }
         for field in spec.fields.iter().filter(|f| f.required && !f.secret) {

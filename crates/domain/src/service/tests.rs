@@ -393,6 +393,15 @@ async fn provider_specific_required_fields_are_enforced() {
         .unwrap_err();
     assert_eq!(err.field(), Some("password"));
     let mut changes = key_patch(PLANTED);
+    changes
+        .settings
+        .insert("organization".into(), Some("org\u{0}x".into()));
+    let err = svc
+        .upsert_config(&writer(), &user("u1"), upsert("openai", changes, false))
+        .await
+        .unwrap_err();
+    assert_eq!(err.field(), Some("organization"), "no store can keep a NUL");
+    let mut changes = key_patch(PLANTED);
     changes.settings.insert("api_key".into(), Some("x".into()));
     let err = svc
         .upsert_config(&writer(), &user("u1"), upsert("openai", changes, false))
@@ -412,7 +421,13 @@ async fn blank_and_oversized_secrets_are_rejected() {
         .expect_find_by_provider()
         .returning(|_, _| Ok(None));
     let (svc, _) = f.service();
-    for bad in ["", "   ", &"k".repeat(40_000), "sk-abc\ndef"] {
+    for bad in [
+        "",
+        "   ",
+        &"k".repeat(40_000),
+        "sk-abc\ndef",
+        "sk-abc\u{0}def",
+    ] {
         let err = svc
             .upsert_config(
                 &writer(),
