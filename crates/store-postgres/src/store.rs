@@ -253,7 +253,7 @@ impl PostgresStore {
     /// Runs `op` on a pooled connection. When the connection turns out to be dead (the
     /// server restarted, a failover, `pg_terminate_backend`), it is dropped together with
     /// every idle connection — they most likely share its fate — and `op` runs once more on
-    /// a fresh one.
+    /// a newly opened connection.
     async fn run<'a, T, F>(&self, op: F) -> Result<T>
     where
         F: for<'r> Fn(&'r mut AsyncPgConnection) -> ScopedBoxFuture<'a, 'r, Result<T, StoreError>>
@@ -268,15 +268,34 @@ impl PostgresStore {
                 conn.discard();
                 self.pool.retain(|_, _| false);
                 tracing::warn!("a PostgreSQL connection was lost; retrying once on a new one");
-                let mut conn = InUse::new(self.checkout().await?);
-                let result = op(conn.get()).await;
-                conn.finish();
-                result.map_err(StoreError::into_domain)
+                // Closed when dropped, also if the caller gives up mid-operation.
+                let mut fresh = self.fresh_connection().await?;
+                op(&mut fresh).await.map_err(StoreError::into_domain)
             }
             other => {
                 conn.finish();
                 other.map_err(StoreError::into_domain)
             }
+        }
+    }
+}
+
+impl PostgresStore {
+    /// A brand-new connection outside the pool, for the retry after a lost one: a pooled
+    /// connection may have been dropped by the server in the same event (a failover or an
+    /// administrator terminating every session) without the pool having noticed yet.
+    async fn fresh_connection(&self) -> Result<AsyncPgConnection> {
+        match tokio::time::timeout(
+            self.checkout_timeout,
+            AsyncPgConnection::establish(&self.url),
+        )
+        .await
+        {
+            Ok(Ok(conn)) => Ok(conn),
+            Ok(Err(err)) => Err(connection_error(&err)),
+            Err(_) => Err(Error::Unavailable(
+                "timed out reconnecting to PostgreSQL".into(),
+            )),
         }
     }
 }

@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -275,14 +276,20 @@ async fn killed_connections_cost_no_failed_operation() {
         .unwrap();
     store.ping().await.unwrap();
 
-    // Now kill them again and again while eight tasks are using them.
-    let stop = Instant::now() + Duration::from_millis(1500);
+    // Now kill them again and again while eight tasks are using them. Each round waits
+    // until every task finished two more calls, so every call caught by a kill (and its
+    // one retry) is over before the next kill: each call meets at most one failure.
+    const TASKS: usize = 8;
+    let stop = Arc::new(AtomicBool::new(false));
+    let progress: Arc<Vec<AtomicUsize>> =
+        Arc::new((0..TASKS).map(|_| AtomicUsize::new(0)).collect());
     let mut tasks = JoinSet::new();
-    for t in 0..8usize {
+    for t in 0..TASKS {
         let (store, owner, ids) = (store.clone(), owner.clone(), ids.clone());
+        let (stop, progress) = (stop.clone(), progress.clone());
         tasks.spawn(async move {
             let (mut calls, mut errors) = (0usize, Vec::new());
-            while Instant::now() < stop && calls < 5_000 {
+            while !AtomicBool::load(&stop, Ordering::SeqCst) {
                 let result = if calls % 2 == 0 {
                     store
                         .set_default(&owner, ids[(t + calls) % ids.len()], now())
@@ -295,15 +302,33 @@ async fn killed_connections_cost_no_failed_operation() {
                     errors.push(e.to_string());
                 }
                 calls += 1;
+                progress[t].store(calls, Ordering::SeqCst);
             }
             (calls, errors)
         });
     }
     let mut killed = 0;
     for _ in 0..4 {
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let before: Vec<usize> = progress
+            .iter()
+            .map(|p| AtomicUsize::load(p, Ordering::SeqCst))
+            .collect();
         killed += db.terminate_connections().await;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while progress
+            .iter()
+            .zip(&before)
+            .any(|(p, b)| AtomicUsize::load(p, Ordering::SeqCst) < b + 2)
+        {
+            assert!(
+                Instant::now() < deadline,
+                "the tasks stopped making progress"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     }
+    stop.store(true, Ordering::SeqCst);
     let (mut calls, mut errors) = (0, Vec::new());
     while let Some(joined) = tasks.join_next().await {
         let (c, e) = joined.unwrap();
@@ -311,7 +336,7 @@ async fn killed_connections_cost_no_failed_operation() {
         errors.extend(e);
     }
     assert!(killed >= 4, "connections were killed mid-run ({killed})");
-    assert!(calls > 100, "the tasks ran ({calls} calls)");
+    assert!(calls >= 4 * 2 * TASKS, "the tasks ran ({calls} calls)");
     assert!(
         errors.is_empty(),
         "{} of {calls} calls failed: {:?}",

@@ -127,14 +127,29 @@ impl Drop for TestDatabase {
                 .build()
                 .map_err(|e| e.to_string())?;
             runtime.block_on(async {
-                let mut admin = AsyncPgConnection::establish(&server_url())
-                    .await
-                    .map_err(|e| e.to_string())?;
-                diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                    .execute(&mut admin)
-                    .await
-                    .map(drop)
-                    .map_err(|e| e.to_string())
+                let mut last = String::new();
+                // A pool still reconnecting can race the first attempt; try a few times.
+                for _ in 0..5 {
+                    let dropped = async {
+                        let mut admin = AsyncPgConnection::establish(&server_url())
+                            .await
+                            .map_err(|e| e.to_string())?;
+                        diesel::sql_query(format!(
+                            "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+                        ))
+                        .execute(&mut admin)
+                        .await
+                        .map(drop)
+                        .map_err(|e| e.to_string())
+                    }
+                    .await;
+                    match dropped {
+                        Ok(()) => return Ok(()),
+                        Err(e) => last = e,
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                }
+                Err(last)
             })
         });
         if let Ok(Err(err)) = cleanup.join() {
