@@ -304,6 +304,40 @@ async fn instance_scoping(backend: Backend) {
     )
     .await;
     assert_eq!((r.status, r.body["model"].clone()), (200, json!("gpt-4o")));
+    // Moving the instance to a keyless provider needs nothing but its name; the provider's
+    // default model is used, and the old provider's config is gone from the instance.
+    let r = admin(
+        &svc,
+        "PATCH",
+        BASE,
+        Some("acme"),
+        Some(json!({"provider": "ollama"})),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        (
+            r.body["provider"].clone(),
+            r.body["model"].clone(),
+            r.body["api_key_masked"].clone(),
+            r.body["instance_id"].clone()
+        ),
+        (
+            json!("ollama"),
+            json!("llama3.1"),
+            Value::Null,
+            json!("acme")
+        )
+    );
+    assert_eq!(
+        admin(&svc, "GET", BASE, Some("acme"), None).await.body,
+        r.body
+    );
+    let acme_admin = svc.token("a", "read write", &["admin"], Some("acme"));
+    let r = svc
+        .call("GET", "/v1/llm-provider/openai", &acme_admin, None)
+        .await;
+    assert_eq!(r.status, 404, "{}", r.text);
     let r = admin(&svc, "DELETE", BASE, Some("acme"), None).await;
     assert_eq!(r.status, 204);
     assert_eq!(

@@ -5,14 +5,16 @@
 //! connection tests go to the provider's default endpoint; for every cloud provider that is on
 //! the internet, for Ollama it is this machine. Forwarding that one local port to the fake
 //! lets the black-box tests run those connection tests end to end without leaving the machine.
-//! There is one such port, so a test holds it (a process-wide lock) while it uses it.
+//! The port is bound only while a test holds a [`LocalOllama`]; tests of one process take
+//! turns, and a test waits while another process holds the port.
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::{Mutex, OnceLock};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use llm_settings_fake_provider::FakeProvider;
 
@@ -20,16 +22,15 @@ use llm_settings_fake_provider::FakeProvider;
 pub const PORT: u16 = 11434;
 /// Path prefix of the fake's Ollama routes.
 const FAKE_PREFIX: &str = "/ollama";
+/// How long a test waits for another process to release the port.
+const BIND_PATIENCE: Duration = Duration::from_secs(120);
 
-/// Where requests go while a test holds the port.
-static TARGET: Mutex<Option<SocketAddr>> = Mutex::new(None);
-/// Requests forwarded since the process started.
-static FORWARDED: Mutex<usize> = Mutex::new(0);
-static LISTENING: OnceLock<()> = OnceLock::new();
 static TURN: OnceLock<tokio::sync::Mutex<()>> = OnceLock::new();
 
 /// The port, forwarding to one fake provider until dropped.
 pub struct LocalOllama {
+    stop: Arc<AtomicBool>,
+    forwarded: Arc<AtomicUsize>,
     _turn: tokio::sync::MutexGuard<'static, ()>,
 }
 
@@ -40,45 +41,69 @@ impl LocalOllama {
             .get_or_init(|| tokio::sync::Mutex::new(()))
             .lock()
             .await;
-        LISTENING.get_or_init(listen);
-        *TARGET.lock().unwrap() = Some(fake.address());
-        Self { _turn: turn }
+        let deadline = Instant::now() + BIND_PATIENCE;
+        let mut listeners = loop {
+            match TcpListener::bind(("127.0.0.1", PORT)) {
+                Ok(listener) => break vec![listener],
+                Err(e) if e.kind() == ErrorKind::AddrInUse && Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(e) => panic!(
+                    "the black-box tests need 127.0.0.1:{PORT} for a local Ollama stand-in: {e}"
+                ),
+            }
+        };
+        // `localhost` may resolve to ::1 first; answer there too when IPv6 is available.
+        listeners.extend(TcpListener::bind(("::1", PORT)).ok());
+        let stop = Arc::new(AtomicBool::new(false));
+        let forwarded = Arc::new(AtomicUsize::new(0));
+        for listener in listeners {
+            listener.set_nonblocking(true).unwrap();
+            let (stop, forwarded, target) = (stop.clone(), forwarded.clone(), fake.address());
+            std::thread::spawn(move || serve(&listener, &stop, &forwarded, target));
+        }
+        Self {
+            stop,
+            forwarded,
+            _turn: turn,
+        }
     }
 
-    /// How many requests reached the port so far (in this process).
+    /// How many requests reached the port so far.
     pub fn forwarded(&self) -> usize {
-        *FORWARDED.lock().unwrap()
+        self.forwarded.load(Ordering::SeqCst)
     }
 }
 
 impl Drop for LocalOllama {
     fn drop(&mut self) {
-        *TARGET.lock().unwrap() = None;
+        self.stop.store(true, Ordering::SeqCst);
+        // The accept loops notice within one poll and drop their listeners.
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
-fn listen() {
-    let v4 = TcpListener::bind(("127.0.0.1", PORT)).unwrap_or_else(|e| {
-        panic!("the black-box tests need 127.0.0.1:{PORT} for a local Ollama stand-in: {e}")
-    });
-    std::thread::spawn(move || serve(v4));
-    // `localhost` may resolve to ::1 first; answer there too when IPv6 is available.
-    if let Ok(v6) = TcpListener::bind(("::1", PORT)) {
-        std::thread::spawn(move || serve(v6));
-    }
-}
-
-fn serve(listener: TcpListener) {
-    for stream in listener.incoming().map_while(Result::ok) {
-        std::thread::spawn(move || {
-            let _ = forward(stream);
-        });
+fn serve(listener: &TcpListener, stop: &AtomicBool, forwarded: &AtomicUsize, target: SocketAddr) {
+    while !stop.load(Ordering::SeqCst) {
+        match listener.accept() {
+            Ok((stream, _)) => {
+                forwarded.fetch_add(1, Ordering::SeqCst);
+                std::thread::spawn(move || {
+                    let _ = forward(stream, target);
+                });
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(_) => return,
+        }
     }
 }
 
 /// Reads one request head, sends it to the fake under its Ollama prefix with
 /// `Connection: close`, and copies the answer back.
-fn forward(mut client: TcpStream) -> std::io::Result<()> {
+fn forward(mut client: TcpStream, target: SocketAddr) -> std::io::Result<()> {
+    client.set_nonblocking(false)?;
     client.set_read_timeout(Some(Duration::from_secs(10)))?;
     let mut head = Vec::new();
     let mut byte = [0_u8; 1];
@@ -90,20 +115,12 @@ fn forward(mut client: TcpStream) -> std::io::Result<()> {
     }
     let text = String::from_utf8_lossy(&head).into_owned();
     let mut lines = text.split("\r\n");
-    let request_line = lines.next().unwrap_or_default();
-    let mut parts = request_line.splitn(3, ' ');
+    let mut parts = lines.next().unwrap_or_default().splitn(3, ' ');
     let (method, path, version) = (
         parts.next().unwrap_or("GET"),
         parts.next().unwrap_or("/"),
         parts.next().unwrap_or("HTTP/1.1"),
     );
-    let Some(target) = *TARGET.lock().unwrap() else {
-        client.write_all(
-            b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
-        )?;
-        return client.shutdown(Shutdown::Both);
-    };
-    *FORWARDED.lock().unwrap() += 1;
     let mut request = format!("{method} {FAKE_PREFIX}{path} {version}\r\n");
     for line in lines.filter(|l| !l.is_empty()) {
         if !line.to_ascii_lowercase().starts_with("connection:") {
