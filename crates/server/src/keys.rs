@@ -52,17 +52,38 @@ fn read_or_create(
     if let Some(dir) = path.parent() {
         ensure_data_dir(dir)?;
     }
+    // Write the whole file under a private name, then link it into place: a concurrent start
+    // (the service and a `token` command, say) either wins or reads the winner's file.
     let secret = make()?;
+    let staging = path.with_extension(format!(
+        "tmp-{}-{:016x}",
+        std::process::id(),
+        rand::rngs::OsRng.next_u64()
+    ));
     let mut file = OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
-        .open(path)
-        .with_context(|| format!("cannot create {}", path.display()))?;
+        .open(&staging)
+        .with_context(|| format!("cannot create {}", staging.display()))?;
     file.write_all(secret.expose_secret().as_bytes())?;
     file.write_all(b"\n")?;
-    tracing::info!(file = %path.display(), "generated a new secret file (mode 0600)");
-    Ok(secret)
+    file.sync_all()?;
+    drop(file);
+    let linked = fs::hard_link(&staging, path);
+    let _ = fs::remove_file(&staging);
+    match linked {
+        Ok(()) => {
+            tracing::info!(file = %path.display(), "generated a new secret file (mode 0600)");
+            Ok(secret)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let text = fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            Ok(SecretString::from(text.trim().to_owned()))
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot create {}", path.display())),
+    }
 }
 
 /// The master keyring: `LLM_SETTINGS_MASTER_KEYS`, or (SQLite only) the data directory's.
@@ -153,4 +174,38 @@ pub async fn verify_against_store(keyring: &Keyring, store: &dyn Store) -> anyho
             .map_err(|e| anyhow!("cannot record the check value of key {id}: {e}"))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn concurrent_first_starts_agree_on_one_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("jwt.secret");
+        let values: Vec<String> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..8)
+                .map(|i| {
+                    let path = path.clone();
+                    scope.spawn(move || {
+                        read_or_create(&path, || Ok(SecretString::from(format!("secret-{i}"))))
+                            .unwrap()
+                            .expose_secret()
+                            .to_owned()
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert!(values.iter().all(|v| *v == values[0]), "{values:?}");
+        assert_eq!(fs::read_to_string(&path).unwrap().trim(), values[0]);
+        let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no staging file is left behind"
+        );
+    }
 }
