@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use llm_settings_domain::SecretHints;
 use llm_settings_fake_provider::{Behaviour, FakeProvider};
 use local_ollama::LocalOllama;
-use support::{assert_absent, Backend, Service};
+use support::{assert_absent, on_both_stores, Backend, Service};
 
 const BASE: &str = "/llm-config/";
 const TEST: &str = "/llm-config/test-connection";
@@ -24,21 +24,6 @@ const OPENAI_KEY: &str = "sk-proj-abcdefghijklmnopqrstuvwxyz0123456789Yx4f";
 const SEED_MODEL: &str = "claude-sonnet-4-20250514";
 /// A planted key; it must never come back out.
 const PLANTED: &str = "sk-ant-api03-PLANTEDadminKEY0123456789-QWERTYUIOPasdfghjklZXCVBNM-wxyz";
-
-macro_rules! on_both_stores {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test]
-            async fn sqlite() {
-                super::$name(super::Backend::Sqlite).await;
-            }
-            #[tokio::test]
-            async fn postgres() {
-                super::$name(super::Backend::Postgres).await;
-            }
-        }
-    )*};
-}
 
 on_both_stores!(
     seed_walkthrough,

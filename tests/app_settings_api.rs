@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use llm_settings_domain::SecretHints;
 use llm_settings_fake_provider::{Behaviour, FakeProvider};
-use support::{assert_absent, Backend, Reply, Service};
+use support::{assert_absent, on_both_stores, Backend, Reply, Service};
 
 const BASE: &str = "/api/settings";
 const TEST: &str = "/api/settings/test-provider";
@@ -17,21 +17,6 @@ const OPENAI_KEY: &str = "sk-proj-0123456789abcdefghijklmnopqrstuvwxyzYx4f";
 const ANTHROPIC_KEY: &str = "sk-ant-api03-0123456789abcdefghijklmnopqrstuvwxyzMn3k";
 /// A planted key; it must never come back out.
 const PLANTED: &str = "sk-ant-api03-PLANTEDappSETTINGS0123456789-QWERTYUIOPasdfghjkl-poiu";
-
-macro_rules! on_both_stores {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test]
-            async fn sqlite() {
-                super::$name(super::Backend::Sqlite).await;
-            }
-            #[tokio::test]
-            async fn postgres() {
-                super::$name(super::Backend::Postgres).await;
-            }
-        }
-    )*};
-}
 
 on_both_stores!(
     a_new_user_gets_the_defaults,

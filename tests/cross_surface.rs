@@ -9,27 +9,12 @@ mod support;
 use serde_json::{json, Value};
 
 use llm_settings_fake_provider::FakeProvider;
-use support::{assert_absent, Backend, Reply, Service};
+use support::{assert_absent, on_both_stores, Backend, Reply, Service};
 
 const OPENAI_KEY: &str = "sk-proj-0123456789abcdefghijklmnopqrstuvwxyzYx4f";
 const ANTHROPIC_KEY: &str = "sk-ant-api03-0123456789abcdefghijklmnopqrstuvwxyzcdef";
 const OTHER_OPENAI_KEY: &str = "sk-proj-zyxwvutsrqponmlkjihgfedcba9876543210Qw7e";
 const GEMINI_KEY: &str = "AIzaSyD-abcdefghijklmnopqrstuvwxyz0123";
-
-macro_rules! on_both_stores {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test]
-            async fn sqlite() {
-                super::$name(super::Backend::Sqlite).await;
-            }
-            #[tokio::test]
-            async fn postgres() {
-                super::$name(super::Backend::Postgres).await;
-            }
-        }
-    )*};
-}
 
 on_both_stores!(
     a_key_saved_on_the_settings_document_is_listed_by_the_byok_api,

@@ -7,22 +7,7 @@ mod support;
 
 use serde_json::{json, Value};
 
-use support::{Backend, Service};
-
-macro_rules! on_both_stores {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test]
-            async fn sqlite() {
-                super::$name(super::Backend::Sqlite).await;
-            }
-            #[tokio::test]
-            async fn postgres() {
-                super::$name(super::Backend::Postgres).await;
-            }
-        }
-    )*};
-}
+use support::{on_both_stores, Backend, Service};
 
 on_both_stores!(hostile_inputs_are_client_errors);
 

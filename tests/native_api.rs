@@ -9,27 +9,12 @@ use serde_json::{json, Value};
 
 use llm_settings_domain::SecretHints;
 use llm_settings_fake_provider::{Behaviour, FakeProvider};
-use support::{assert_absent, Backend, Service};
+use support::{assert_absent, on_both_stores, Backend, Service};
 
 const BASE: &str = "/users/me/llm-settings";
 /// A planted Anthropic-style key; it must never come back out.
 const PLANTED: &str = "sk-ant-api03-PLANTEDkeyMaterial0123456789-QWERTYUIOPasdfghjklZXCVBNM-abcd";
 const OPENAI_KEY: &str = "sk-proj-0123456789ABCDEFGHIJklmnopqrstuvWXYZ-wxyz";
-
-macro_rules! on_both_stores {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test]
-            async fn sqlite() {
-                super::$name(super::Backend::Sqlite).await;
-            }
-            #[tokio::test]
-            async fn postgres() {
-                super::$name(super::Backend::Postgres).await;
-            }
-        }
-    )*};
-}
 
 on_both_stores!(
     seed_walkthrough,

@@ -8,7 +8,7 @@ mod support;
 use serde_json::{json, Value};
 
 use llm_settings_fake_provider::{Behaviour, FakeProvider, AZURE_DEPLOYMENT};
-use support::{assert_absent, Backend, Reply, Service};
+use support::{assert_absent, on_both_stores, Backend, Reply, Service};
 
 const BASE: &str = "/v1/llm-provider";
 const OPENAI_KEY: &str = "sk-0123456789abcdef0123456789abcdef";
@@ -16,21 +16,6 @@ const OPENAI_KEY: &str = "sk-0123456789abcdef0123456789abcdef";
 const PLANTED: &str = "sk-PLANTEDproviderCONFIG0123456789-QWERTYUIOPasdfghjklZXCVBNM-mnbv";
 const NO_INSTANCE: &str =
     "this API acts on the instance named in the token's `instance` claim; the token has none";
-
-macro_rules! on_both_stores {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test]
-            async fn sqlite() {
-                super::$name(super::Backend::Sqlite).await;
-            }
-            #[tokio::test]
-            async fn postgres() {
-                super::$name(super::Backend::Postgres).await;
-            }
-        }
-    )*};
-}
 
 on_both_stores!(
     seed_update_examples,

@@ -12,28 +12,13 @@ use serde_json::{json, Value};
 use llm_settings_domain::SecretHints;
 use llm_settings_fake_provider::{Behaviour, FakeProvider};
 use local_ollama::LocalOllama;
-use support::{assert_absent, Backend, Reply, Service};
+use support::{assert_absent, on_both_stores, Backend, Reply, Service};
 
 const ANTHROPIC_KEY: &str = "sk-ant-api03-0123456789abcdefghijklmnopqrstuvwxyzABCDEFcdef";
 const OPENAI_KEY: &str = "sk-proj-0123456789abcdefghijklmnopqrstuvwxyz9876";
 /// A planted key; it must never come back out.
 const PLANTED: &str = "sk-proj-PLANTEDproviderKEYS0123456789-QWERTYUIOPasdfghjkl-zxcv";
 const FORBIDDEN_DETAIL: &str = "managing global settings needs the superadmin role";
-
-macro_rules! on_both_stores {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test]
-            async fn sqlite() {
-                super::$name(super::Backend::Sqlite).await;
-            }
-            #[tokio::test]
-            async fn postgres() {
-                super::$name(super::Backend::Postgres).await;
-            }
-        }
-    )*};
-}
 
 on_both_stores!(
     seed_save_example,

@@ -1,7 +1,13 @@
 //! Black-box harness: starts the real `llm-settings` binary on a free port against a fresh
 //! database (SQLite file or a new Postgres database) and talks to it over HTTP.
 
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+#![allow(
+    dead_code,
+    unused_imports,
+    unused_macros,
+    clippy::unwrap_used,
+    clippy::expect_used
+)]
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -362,3 +368,21 @@ pub fn assert_absent(needle: &str, haystack: &[u8], place: &str) {
         .any(|w| w == needle.as_bytes());
     assert!(!found, "the planted secret appears in {place}");
 }
+
+/// Instantiates each scenario `async fn name(backend: Backend)` of the calling test file as two
+/// tests, `name::sqlite` and `name::postgres`.
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn sqlite() {
+                super::$name(super::Backend::Sqlite).await;
+            }
+            #[tokio::test]
+            async fn postgres() {
+                super::$name(super::Backend::Postgres).await;
+            }
+        }
+    )*};
+}
+pub(crate) use on_both_stores;
