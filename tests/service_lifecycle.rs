@@ -201,6 +201,48 @@ async fn rotation_and_rewrap_lose_nothing() {
     let _ = JWT_SECRET;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_in_flight_requests_finish() {
+    let fake = FakeProvider::start().await;
+    let mut svc = Service::start(
+        Backend::Sqlite,
+        &[("LLM_SETTINGS_PROBE_ALLOW_HOSTS", &fake.allow_hosts())],
+    )
+    .await;
+    let token = svc.user("slow");
+    let body = json!({
+        "provider": "deepseek_cloud",
+        "api_key": Behaviour::Slow.key(),
+        "base_url": fake.base_url("deepseek_cloud"),
+    });
+    let url = format!("{}{BASE}/test", svc.base);
+    let in_flight = tokio::spawn(async move {
+        let res = reqwest::Client::new()
+            .post(url)
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        (
+            res.status().as_u16(),
+            res.json::<serde_json::Value>().await.unwrap(),
+        )
+    });
+    // The fake holds the probe for several seconds; stop the service meanwhile.
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    assert!(!in_flight.is_finished());
+    let exited_cleanly = tokio::task::block_in_place(|| svc.terminate());
+    let (status, body) = in_flight.await.unwrap();
+    assert_eq!(status, 200, "the in-flight request was answered: {body}");
+    assert_eq!(body["success"], true, "{body}");
+    assert!(
+        exited_cleanly,
+        "exit status 0 after SIGTERM:\n{}",
+        svc.logs()
+    );
+}
+
 #[tokio::test]
 async fn sigterm_stops_the_service_cleanly() {
     let mut svc = Service::start(Backend::Sqlite, &[]).await;
