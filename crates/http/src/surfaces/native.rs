@@ -542,10 +542,17 @@ async fn test_connection(
         .await
         .map_err(fail)?;
     let outcome = result.outcome;
+    let message = match (&result.model, outcome.success, outcome.model_available) {
+        (_, false, _) => outcome.message,
+        (Some(model), true, false) => {
+            format!("Connection OK; model {model} is not in the provider's model list")
+        }
+        _ => "Connection OK".to_owned(),
+    };
     Ok(Json(TestConnectionResponse {
         success: outcome.success,
         provider: result.provider.to_string(),
-        message: outcome.message,
+        message,
         latency_ms: outcome.latency_ms,
         model_available: result.model.filter(|_| outcome.model_available),
         failure: outcome.failure.map(|f| f.as_str().to_owned()),
