@@ -17,7 +17,7 @@ use llm_settings_server::{keys, service, store};
 
 /// The LLM settings service: stores LLM provider credentials encrypted, serves them masked.
 #[derive(Debug, Parser)]
-#[command(name = "llm-settings", version, about, after_help = config::help_table())]
+#[command(name = "llm-settings", version, after_help = config::help_table())]
 struct Cli {
     /// A TOML file with any of the settings below (lower-case keys, e.g. `bind = "0.0.0.0:8080"`).
     #[arg(long, global = true, value_name = "FILE")]
