@@ -3,7 +3,8 @@
 //!
 //! Migrations are embedded ([`MIGRATIONS`]) and applied by [`run_migrations`], which the
 //! server's `migrate` command calls. Storage failures become domain errors here: a unique
-//! violation is a `Conflict`, a refused or lost connection `Unavailable`.
+//! violation is a `Conflict`, a refused or lost connection `Unavailable`. Connections use
+//! TLS (rustls) as the URL's libpq `sslmode` and `sslrootcert` ask.
 //!
 //! ```no_run
 //! # async fn run() -> llm_settings_domain::Result<()> {
@@ -18,6 +19,7 @@ mod error;
 mod rows;
 mod schema;
 mod store;
+mod tls;
 
 pub use store::{
     revert_all_migrations, run_migrations, PostgresOptions, PostgresStore, MIGRATIONS,

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -16,6 +17,7 @@ use diesel_async::pooled_connection::{
 use diesel_async::scoped_futures::{ScopedBoxFuture, ScopedFutureExt};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+use futures_util::FutureExt;
 use llm_settings_domain::document::StoredDocument;
 use llm_settings_domain::ports::{
     AuditLog, ConfigRepository, SettingsDocumentRepository, TaskAssignmentRepository,
@@ -35,6 +37,7 @@ use crate::schema::{
     audit_events, master_key_checks, provider_config_secrets, provider_configs, settings_documents,
     task_assignments,
 };
+use crate::tls::ConnectTarget;
 
 /// The SQL migrations of `migrations/postgres`, compiled into the binary.
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
@@ -72,7 +75,7 @@ impl Default for PostgresOptions {
 /// number of service processes can share the database.
 pub struct PostgresStore {
     pool: Pool<AsyncPgConnection>,
-    url: String,
+    target: Arc<ConnectTarget>,
     checkout_timeout: Duration,
 }
 
@@ -85,11 +88,17 @@ impl fmt::Debug for PostgresStore {
 }
 
 /// Applies the embedded migrations not yet applied to the database at `database_url`, under
-/// an advisory lock so concurrent callers take turns; returns the versions applied.
+/// an advisory lock so concurrent callers take turns; returns the versions applied. The
+/// connection honours the URL's `sslmode` and `sslrootcert` as the pool's do.
 ///
-/// `Unavailable` when the database cannot be reached, `Internal` when a migration fails.
+/// `Validation` for an unsupported `sslmode`, `Unavailable` when the database cannot be
+/// reached (or its certificate is not trusted), `Internal` when a migration fails.
 pub async fn run_migrations(database_url: &str) -> Result<Vec<String>> {
-    with_migration_connection(database_url, |conn| {
+    migrate(&ConnectTarget::parse(database_url)?).await
+}
+
+async fn migrate(target: &ConnectTarget) -> Result<Vec<String>> {
+    with_migration_connection(target, |conn| {
         conn.run_pending_migrations(MIGRATIONS)
             .map(|done| done.iter().map(ToString::to_string).collect())
     })
@@ -99,7 +108,8 @@ pub async fn run_migrations(database_url: &str) -> Result<Vec<String>> {
 /// Reverts every applied migration of the database at `database_url`, newest first, leaving
 /// none of this store's tables behind; returns the versions reverted.
 pub async fn revert_all_migrations(database_url: &str) -> Result<Vec<String>> {
-    with_migration_connection(database_url, |conn| {
+    let target = ConnectTarget::parse(database_url)?;
+    with_migration_connection(&target, |conn| {
         conn.revert_all_migrations(MIGRATIONS)
             .map(|done| done.iter().map(ToString::to_string).collect())
     })
@@ -110,17 +120,17 @@ type MigrationConnection = AsyncConnectionWrapper<AsyncPgConnection>;
 type MigrationResult<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
 /// Runs a migration harness call on a blocking thread, holding the migration lock.
-async fn with_migration_connection<T, F>(database_url: &str, op: F) -> Result<T>
+async fn with_migration_connection<T, F>(target: &ConnectTarget, op: F) -> Result<T>
 where
     F: FnOnce(&mut MigrationConnection) -> MigrationResult<T> + Send + 'static,
     T: Send + 'static,
 {
     use diesel::connection::SimpleConnection;
 
-    let url = database_url.to_owned();
+    // Opened here, on the runtime that then drives it while the harness blocks on it.
+    let conn = target.connect().await.map_err(|e| connection_error(&e))?;
     let task = tokio::task::spawn_blocking(move || {
-        let mut conn = <MigrationConnection as diesel::Connection>::establish(&url)
-            .map_err(|e| connection_error(&e))?;
+        let mut conn = MigrationConnection::from(conn);
         conn.batch_execute(&format!(
             "SELECT pg_advisory_lock({LOCK_NAMESPACE}, {MIGRATION_LOCK})"
         ))
@@ -148,17 +158,31 @@ impl PostgresStore {
     /// Opens a pool on `postgres://…` with default options and checks that the database
     /// answers. Does not migrate: call [`run_migrations`] (the `migrate` command) for that.
     ///
-    /// `Unavailable` when no connection can be opened.
+    /// TLS follows libpq's `sslmode` URL parameter: `disable`, `prefer` (the default: TLS
+    /// when the server offers it), `require` (TLS, any certificate), `verify-ca` (the chain
+    /// must lead to a root) or `verify-full` (and name the host). The roots are the PEM file
+    /// `sslrootcert=PATH` names, else the web PKI roots built into the binary.
+    ///
+    /// `Validation` for an unsupported `sslmode`; `Unavailable` when no connection can be
+    /// opened (refused, or the server's certificate not trusted) or `sslrootcert` cannot be
+    /// read.
     pub async fn connect(database_url: &str) -> Result<Self> {
         Self::connect_with(database_url, PostgresOptions::default()).await
     }
 
     /// As [`PostgresStore::connect`], with explicit pool options.
     pub async fn connect_with(database_url: &str, options: PostgresOptions) -> Result<Self> {
+        let target = Arc::new(ConnectTarget::parse(database_url)?);
         let mut config = ManagerConfig::<AsyncPgConnection>::default();
         // No `SELECT 1` on checkout: a closed connection is detected locally (its socket is
         // gone) and a connection that dies in use is replaced by the retry in `run`.
         config.recycling_method = RecyclingMethod::Fast;
+        // Connections are opened from the parsed target (TLS as the URL asks), not the URL.
+        let setup = target.clone();
+        config.custom_setup = Box::new(move |_url| {
+            let target = setup.clone();
+            async move { target.connect().await }.boxed()
+        });
         let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(
             database_url,
             config,
@@ -169,7 +193,7 @@ impl PostgresStore {
             .map_err(|e| Error::Internal(format!("the PostgreSQL pool could not be built: {e}")))?;
         let store = Self {
             pool,
-            url: database_url.to_owned(),
+            target,
             checkout_timeout: options.checkout_timeout,
         };
         drop(store.checkout().await?);
@@ -178,7 +202,7 @@ impl PostgresStore {
 
     /// Applies pending migrations to this store's database; see [`run_migrations`].
     pub async fn run_migrations(&self) -> Result<Vec<String>> {
-        run_migrations(&self.url).await
+        migrate(&self.target).await
     }
 
     /// Checks that the database answers (for readiness probes): one `SELECT 1`.
@@ -285,12 +309,7 @@ impl PostgresStore {
     /// connection may have been dropped by the server in the same event (a failover or an
     /// administrator terminating every session) without the pool having noticed yet.
     async fn fresh_connection(&self) -> Result<AsyncPgConnection> {
-        match tokio::time::timeout(
-            self.checkout_timeout,
-            AsyncPgConnection::establish(&self.url),
-        )
-        .await
-        {
+        match tokio::time::timeout(self.checkout_timeout, self.target.connect()).await {
             Ok(Ok(conn)) => Ok(conn),
             Ok(Err(err)) => Err(connection_error(&err)),
             Err(_) => Err(Error::Unavailable(
