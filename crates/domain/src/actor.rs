@@ -98,6 +98,20 @@ impl Actor {
         self.roles.contains(&role)
     }
 
+    /// Checks that the actor holds `role`, for APIs reserved to it whatever the owner;
+    /// `api` names the API in the error.
+    pub fn require_role(&self, role: Role, api: &str) -> Result<()> {
+        if self.has_role(role) {
+            Ok(())
+        } else {
+            let name = match role {
+                Role::Admin => "admin",
+                Role::Superadmin => "superadmin",
+            };
+            Err(Error::Forbidden(format!("{api} needs the {name} role")))
+        }
+    }
+
     /// Checks that the actor may read or write `owner`'s configs.
     ///
     /// Users act on themselves with the `read`/`write` scopes; admins on the instance in
@@ -207,6 +221,21 @@ mod tests {
         assert!(user("a", &[Scope::Write], &[Role::Admin], Some("x"))
             .authorize(&Owner::Global, Access::Read)
             .is_err());
+    }
+
+    #[test]
+    fn reserved_apis_need_their_role() {
+        let admin = user("a", &[Scope::Read], &[Role::Admin], Some("acme"));
+        let err = admin
+            .require_role(Role::Superadmin, "the AI configuration API")
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the AI configuration API needs the superadmin role"
+        );
+        assert!(user("s", &[], &[Role::Superadmin], None)
+            .require_role(Role::Superadmin, "x")
+            .is_ok());
     }
 
     #[test]

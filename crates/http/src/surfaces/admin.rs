@@ -154,15 +154,9 @@ fn fail(e: DomainError) -> ApiError {
 
 /// The caller must be a superadmin; the domain then authorizes the owner itself.
 fn superadmin(actor: &Actor) -> Result<(), ApiError> {
-    if actor.has_role(Role::Superadmin) {
-        Ok(())
-    } else {
-        Err(ApiError::new(
-            SURFACE,
-            "forbidden",
-            "the AI configuration API needs the superadmin role",
-        ))
-    }
+    actor
+        .require_role(Role::Superadmin, "the AI configuration API")
+        .map_err(fail)
 }
 
 /// The scope of the request: the instance in `X-Instance-Id`, or global without the header.
