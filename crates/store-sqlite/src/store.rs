@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -134,6 +135,22 @@ impl SqliteStore {
                 std::fs::create_dir_all(parent).map_err(|e| {
                     Error::Unavailable(format!("cannot create the database directory: {e}"))
                 })?;
+            }
+            // Sealed secrets and hints live here: owner-only, like the keys beside it. SQLite
+            // gives its WAL and shared-memory files the database file's permissions.
+            let created = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path);
+            match created {
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => {
+                    return Err(Error::Unavailable(format!(
+                        "cannot create the database file: {e}"
+                    )))
+                }
             }
         }
         let mut config = ManagerConfig::<Conn>::default();

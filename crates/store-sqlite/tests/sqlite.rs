@@ -147,3 +147,26 @@ async fn key_checks_are_kept_and_never_overwritten() {
         ]
     );
 }
+
+#[tokio::test]
+async fn database_files_are_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::connect(&file_url(&dir)).await.unwrap();
+    let owner = user("perm");
+    store
+        .insert(new_config(&owner, "openai", now()))
+        .await
+        .unwrap();
+    let folder = dir.path().join("nested/dir");
+    let mut seen = Vec::new();
+    for entry in std::fs::read_dir(&folder).unwrap() {
+        let path = entry.unwrap().path();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}", path.display());
+        seen.push(path.file_name().unwrap().to_string_lossy().into_owned());
+    }
+    seen.sort();
+    assert!(seen.contains(&"db.sqlite3".to_owned()));
+    assert!(seen.iter().any(|f| f.ends_with("-wal")), "{seen:?}");
+}
