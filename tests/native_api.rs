@@ -498,6 +498,10 @@ async fn auth_scopes_and_isolation(backend: Backend) {
         ),
         ("DELETE", format!("{BASE}/{id}"), None),
         ("POST", format!("{BASE}/{id}/set-default"), None),
+        ("GET", format!("{BASE}/{PLANTED}"), None),
+        ("PATCH", format!("{BASE}/{PLANTED}"), Some(json!({"model": "x"}))),
+        ("POST", format!("{BASE}/{PLANTED}/set-default"), None),
+        ("DELETE", format!("{BASE}/{PLANTED}/extra"), None),
     ] {
         let r = svc.call(method, &path, &bob, body).await;
         assert_eq!(r.status, 404, "{method} {path}: {}", r.text);
@@ -634,6 +638,10 @@ async fn planted_key_never_leaks(backend: Backend) {
             Some(json!({"provider": "openai", "api_key": PLANTED, "base_url": PLANTED})),
         ),
         ("POST", format!("{BASE}/{id}/set-default"), None),
+        ("GET", format!("{BASE}/{PLANTED}"), None),
+        ("PATCH", format!("{BASE}/{PLANTED}"), Some(json!({"model": "x"}))),
+        ("POST", format!("{BASE}/{PLANTED}/set-default"), None),
+        ("DELETE", format!("{BASE}/{PLANTED}/extra"), None),
     ] {
         let r = svc.call(method, &path, &me, body).await;
         assert!(r.status < 500, "{method} {path}: {}", r.text);

@@ -51,7 +51,16 @@ pub fn config_id(surface: Surface, raw: &str) -> Result<ConfigId, ApiError> {
         .ok()
         .filter(|id| *id > 0)
         .map(ConfigId)
-        .ok_or_else(|| ApiError::domain(surface, DomainError::NotFound(format!("config {raw}"))))
+        .ok_or_else(|| {
+            // Only digits are repeated: a key pasted into the path must not come back.
+            let shown =
+                if !raw.is_empty() && raw.len() <= 20 && raw.bytes().all(|b| b.is_ascii_digit()) {
+                    format!("config {raw}")
+                } else {
+                    "config".to_owned()
+                };
+            ApiError::domain(surface, DomainError::NotFound(shown))
+        })
 }
 
 /// Whether a provider is configured with a single API key (and optional extras), so it fits
@@ -100,6 +109,15 @@ fn looks_like_identifier(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn config_ids_that_are_not_ids_are_not_repeated() {
+        let err = config_id(Surface::Native, "sk-proj-pasted-key-0123").unwrap_err();
+        assert_eq!(err.message, "config not found");
+        let err = config_id(Surface::Native, "0").unwrap_err();
+        assert_eq!(err.message, "config 0 not found");
+        assert_eq!(config_id(Surface::Native, "12").unwrap(), ConfigId(12));
+    }
 
     #[test]
     fn paths_keep_identifiers_and_hide_anything_else() {
