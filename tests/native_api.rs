@@ -74,6 +74,10 @@ async fn seed_walkthrough(backend: Backend) {
         assert!(ids.contains(&id.to_owned()), "{id} missing from {ids:?}");
     }
 
+    // A trailing slash answers too.
+    let r = svc.call("GET", &format!("{BASE}/"), &me, None).await;
+    assert_eq!((r.status, r.body.clone()), (200, json!({"configs": []})));
+
     // List My LLM Configs (empty)
     let r = svc.call("GET", BASE, &me, None).await;
     assert_eq!((r.status, r.body.clone()), (200, json!({"configs": []})));
@@ -499,7 +503,11 @@ async fn auth_scopes_and_isolation(backend: Backend) {
         ("DELETE", format!("{BASE}/{id}"), None),
         ("POST", format!("{BASE}/{id}/set-default"), None),
         ("GET", format!("{BASE}/{PLANTED}"), None),
-        ("PATCH", format!("{BASE}/{PLANTED}"), Some(json!({"model": "x"}))),
+        (
+            "PATCH",
+            format!("{BASE}/{PLANTED}"),
+            Some(json!({"model": "x"})),
+        ),
         ("POST", format!("{BASE}/{PLANTED}/set-default"), None),
         ("DELETE", format!("{BASE}/{PLANTED}/extra"), None),
     ] {
@@ -639,7 +647,11 @@ async fn planted_key_never_leaks(backend: Backend) {
         ),
         ("POST", format!("{BASE}/{id}/set-default"), None),
         ("GET", format!("{BASE}/{PLANTED}"), None),
-        ("PATCH", format!("{BASE}/{PLANTED}"), Some(json!({"model": "x"}))),
+        (
+            "PATCH",
+            format!("{BASE}/{PLANTED}"),
+            Some(json!({"model": "x"})),
+        ),
         ("POST", format!("{BASE}/{PLANTED}/set-default"), None),
         ("DELETE", format!("{BASE}/{PLANTED}/extra"), None),
     ] {

@@ -69,28 +69,41 @@ pub async fn request_id(
 
 /// Paths that answer under a second spelling: the admin API's seed paths end in a slash
 /// (`/llm-config/`) except `test-connection`; both spellings of each reach the one route.
-const PATH_ALIASES: [(&str, &str); 2] = [
-    ("/llm-config", "/llm-config/"),
-    (
-        "/llm-config/test-connection/",
-        "/llm-config/test-connection",
-    ),
-];
+/// Paths registered with a trailing slash, as their seeds write them.
+const SLASHED: [&str; 1] = ["/llm-config/"];
 
-/// Middleware: rewrites an alias path (see [`PATH_ALIASES`]) to the registered one before
-/// routing, keeping the query string.
+/// The registered form of a request path, when it differs: every path answers with or without
+/// a trailing slash (`/llm-config` is `/llm-config/`, `/users/me/llm-settings/` is
+/// `/users/me/llm-settings`).
+fn canonical_path(path: &str) -> Option<String> {
+    if SLASHED.contains(&path) {
+        return None;
+    }
+    if let Some(slashed) = SLASHED.iter().find(|s| s.trim_end_matches('/') == path) {
+        return Some((*slashed).to_owned());
+    }
+    let trimmed = path.trim_end_matches('/');
+    if trimmed.len() == path.len() || trimmed.is_empty() {
+        return None;
+    }
+    Some(
+        SLASHED
+            .iter()
+            .find(|s| s.trim_end_matches('/') == trimmed)
+            .map_or_else(|| trimmed.to_owned(), |s| (*s).to_owned()),
+    )
+}
+
+/// Middleware: rewrites a path to its registered form (see [`canonical_path`]) before routing,
+/// keeping the query string.
 pub async fn seed_paths(
     mut req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let target = PATH_ALIASES
-        .iter()
-        .find(|(alias, _)| req.path() == *alias)
-        .map(|(_, target)| *target);
-    if let Some(target) = target {
+    if let Some(target) = canonical_path(req.path()) {
         let uri = match req.uri().query() {
             Some(query) => format!("{target}?{query}"),
-            None => target.to_owned(),
+            None => target,
         };
         if let Ok(uri) = uri.parse::<Uri>() {
             req.match_info_mut().get_mut().update(&uri);
@@ -103,6 +116,29 @@ pub async fn seed_paths(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn paths_answer_with_and_without_a_trailing_slash() {
+        assert_eq!(
+            canonical_path("/llm-config").as_deref(),
+            Some("/llm-config/")
+        );
+        assert_eq!(
+            canonical_path("/llm-config//").as_deref(),
+            Some("/llm-config/")
+        );
+        assert_eq!(canonical_path("/llm-config/"), None);
+        assert_eq!(
+            canonical_path("/llm-config/test-connection/").as_deref(),
+            Some("/llm-config/test-connection")
+        );
+        assert_eq!(
+            canonical_path("/users/me/llm-settings/").as_deref(),
+            Some("/users/me/llm-settings")
+        );
+        assert_eq!(canonical_path("/users/me/llm-settings"), None);
+        assert_eq!(canonical_path("/"), None);
+    }
 
     #[test]
     fn only_tame_ids_are_reused() {
