@@ -30,6 +30,7 @@ on_both_stores!(
     instance_scoping,
     create_validation,
     connection_tests,
+    seed_test_connection_example,
     authorization,
     planted_key_never_leaks,
 );
@@ -631,5 +632,50 @@ async fn planted_key_never_leaks(backend: Backend) {
     assert!(
         svc.logs().contains("request finished"),
         "request logging is on"
+    );
+}
+
+/// The seed's Test Connection example, literally: an anthropic config with the seed's model,
+/// its key sent to a base URL (the fake provider) instead of the internet.
+async fn seed_test_connection_example(backend: Backend) {
+    let fake = FakeProvider::start().await;
+    let svc = start(backend, &fake).await;
+    let mut body =
+        json!({"provider": "anthropic", "model": SEED_MODEL, "api_key": Behaviour::Valid.key()});
+    body["base_url"] = json!(fake.base_url("anthropic"));
+    let r = admin(&svc, "POST", BASE, None, Some(body)).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+
+    let r = admin(&svc, "POST", TEST, None, None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["success"], true);
+    assert_eq!(r.body["provider"], "anthropic");
+    assert_eq!(r.body["model"], SEED_MODEL);
+    assert_eq!(r.body["message"], "Connection successful");
+
+    // Pointing the stored key elsewhere needs the key again; clearing the base URL does not.
+    let r = admin(
+        &svc,
+        "PATCH",
+        BASE,
+        None,
+        Some(json!({"base_url": "https://gateway.example.com"})),
+    )
+    .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert_eq!(r.body["field"], "base_url");
+    let r = admin(&svc, "PATCH", BASE, None, Some(json!({"base_url": null}))).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = admin(
+        &svc,
+        "PATCH",
+        BASE,
+        None,
+        Some(json!({"base_url": "ftp://x"})),
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.body["field"].clone()),
+        (400, json!("base_url"))
     );
 }

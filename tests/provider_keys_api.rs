@@ -26,6 +26,7 @@ on_both_stores!(
     empty_key_is_422,
     listing_shows_hints_only,
     connection_tests,
+    connection_test_through_a_base_url,
     task_assignments,
     authorization,
     planted_key_never_leaks,
@@ -478,4 +479,49 @@ async fn planted_key_never_leaks(backend: Backend) {
         svc.logs().contains("request finished"),
         "request logging is on"
     );
+}
+
+/// A key saved with an optional base URL is tested there (the fake provider stands in for the
+/// provider's gateway); a bad base URL is a FastAPI-style 422 like every body error.
+async fn connection_test_through_a_base_url(backend: Backend) {
+    let fake = FakeProvider::start().await;
+    let svc = start(backend, &fake).await;
+    let root = svc.token("root", "read write", &["superadmin"], None);
+    let body = json!({"api_key": Behaviour::Valid.key(), "base_url": fake.base_url("anthropic")});
+    let r = svc
+        .call(
+            "POST",
+            "/api/v1/settings/providers/anthropic",
+            &root,
+            Some(body),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["is_configured"], true);
+    let r = svc
+        .call(
+            "POST",
+            "/api/v1/settings/providers/anthropic/test",
+            &root,
+            None,
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["success"].clone()),
+        (200, json!(true)),
+        "{}",
+        r.text
+    );
+
+    let bad = json!({"api_key": Behaviour::Valid.key(), "base_url": "file:///etc/passwd"});
+    let r = svc
+        .call(
+            "POST",
+            "/api/v1/settings/providers/openai",
+            &root,
+            Some(bad),
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.text);
+    assert_eq!(r.body["detail"][0]["loc"], json!(["body", "base_url"]));
 }

@@ -16,7 +16,7 @@ use llm_settings_domain::{
     ProviderConfig, ProviderId, Role, SecretValue, UpsertRequest,
 };
 
-use super::single_key_provider;
+use super::{base_url_patch, double_option, single_key_provider};
 use crate::auth::Authenticated;
 use crate::body::JsonBody;
 use crate::error::{ApiError, Surface};
@@ -101,6 +101,10 @@ pub struct CreateAiConfigRequest {
     /// deepseek_local) may omit it.
     #[schema(value_type = String, format = Password, example = "sk-ant-...")]
     pub api_key: Option<SecretValue>,
+    /// Optional custom endpoint (a gateway); omitted or `null` means the provider's own.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>, example = json!(null))]
+    pub base_url: Option<Option<String>>,
 }
 
 /// Update body: any combination of provider, model and key; only the fields sent change.
@@ -116,6 +120,11 @@ pub struct UpdateAiConfigRequest {
     /// A new key, or the `api_key_masked` value to keep the stored one.
     #[schema(value_type = Option<String>, format = Password, example = "sk-ant-new-key...")]
     pub api_key: Option<SecretValue>,
+    /// A custom endpoint, or `null` for the provider's own. Moving a stored key to another
+    /// host needs `api_key` in the same request.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>, example = json!(null))]
+    pub base_url: Option<Option<String>>,
 }
 
 /// The outcome of a connection test of the stored credentials. A failed test is a 200 with
@@ -270,6 +279,7 @@ async fn create_config(
     }
     let mut changes = ConfigPatch {
         model: Patch::Set(model),
+        base_url: base_url_patch(SURFACE, body.base_url)?,
         ..ConfigPatch::default()
     };
     if let Some(key) = body.api_key {
@@ -322,6 +332,7 @@ async fn update_config(
         .ok_or_else(|| no_config("No configuration found"))?;
     let mut changes = ConfigPatch {
         model: model.map_or(Patch::Keep, Patch::Set),
+        base_url: base_url_patch(SURFACE, body.base_url)?,
         ..ConfigPatch::default()
     };
     if let Some(key) = body.api_key {
@@ -333,7 +344,12 @@ async fn update_config(
             .switch_provider(&actor, &owner, current.id, to, changes)
             .await
             .map_err(fail)?,
-        None if changes.secrets.is_empty() && changes.model.is_keep() => current,
+        None if changes.secrets.is_empty()
+            && changes.model.is_keep()
+            && changes.base_url.is_keep() =>
+        {
+            current
+        }
         None => state
             .service
             .update_config(&actor, &owner, current.id, changes)

@@ -17,6 +17,7 @@ use llm_settings_domain::{
     ProviderId, SecretValue, TaskAssignment, TaskName, UpsertRequest,
 };
 
+use super::{base_url_patch, double_option};
 use crate::auth::Authenticated;
 use crate::body::JsonBody;
 use crate::error::{ApiError, Surface};
@@ -54,6 +55,10 @@ pub struct SaveProviderRequest {
     /// Full API key to store (must not be empty). The `key_hint` handed out keeps the stored key.
     #[schema(value_type = String, format = Password, example = "sk-ant-api03-...")]
     pub api_key: SecretValue,
+    /// Optional custom endpoint (a gateway); omitted or `null` means the provider's own.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>, example = json!(null))]
+    pub base_url: Option<Option<String>>,
 }
 
 /// A provider's key status: never the key, only its hint.
@@ -256,7 +261,11 @@ async fn save_provider_key(
         return Err(body_error("api_key".into(), "api_key must not be empty"));
     }
     let provider = provider_in_path(&state, &path)?;
-    let mut changes = ConfigPatch::default();
+    let mut changes = ConfigPatch {
+        base_url: base_url_patch(SURFACE, body.base_url)
+            .map_err(|e| body_error("base_url".into(), e.message))?,
+        ..ConfigPatch::default()
+    };
     changes.secrets.insert("api_key".into(), Some(body.api_key));
     let request = UpsertRequest {
         provider,
