@@ -3,15 +3,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "support/local_ollama.rs"]
-mod local_ollama;
 mod support;
 
 use serde_json::{json, Value};
 
 use llm_settings_domain::SecretHints;
 use llm_settings_fake_provider::{Behaviour, FakeProvider};
-use local_ollama::LocalOllama;
 use support::{assert_absent, on_both_stores, Backend, Service};
 
 const BASE: &str = "/llm-config/";
@@ -424,14 +421,12 @@ async fn create_validation(backend: Backend) {
     assert!(!svc.logs().contains("status=500"));
 }
 
-/// Connection tests of stored configurations. Configurations of this API carry no base URL, so
-/// they run against a local Ollama, whose default address is on this machine.
+/// Connection tests of stored configurations, against the fake provider as their base URL.
 async fn connection_tests(backend: Backend) {
     let fake = FakeProvider::start().await;
     let svc = start(backend, &fake).await;
-    let port = LocalOllama::forward_to(&fake).await;
     let valid = Behaviour::Valid.key();
-    let before = port.forwarded();
+    let before = fake.requests().await.len();
 
     // The seed's Test Connection response.
     let r = admin(
@@ -439,7 +434,9 @@ async fn connection_tests(backend: Backend) {
         "POST",
         BASE,
         None,
-        Some(json!({"provider": "ollama", "model": "llama3.1"})),
+        Some(
+            json!({"provider": "ollama", "model": "llama3.1", "base_url": fake.base_url("ollama")}),
+        ),
     )
     .await;
     assert_eq!(r.status, 201, "{}", r.text);
@@ -454,7 +451,7 @@ async fn connection_tests(backend: Backend) {
         assert_eq!(r.body["failure"], Value::Null);
     }
     assert!(
-        port.forwarded() >= before + 2,
+        fake.requests().await.len() >= before + 2,
         "the tests reached the provider"
     );
 
@@ -492,7 +489,7 @@ async fn connection_tests(backend: Backend) {
         "POST",
         BASE,
         Some("acme"),
-        Some(json!({"provider": "ollama", "model": "qwen2.5:7b", "api_key": Behaviour::Invalid.key()})),
+        Some(json!({"provider": "ollama", "model": "qwen2.5:7b", "api_key": Behaviour::Invalid.key(), "base_url": fake.base_url("ollama")})),
     )
     .await;
     assert_eq!(r.status, 201, "{}", r.text);

@@ -3,15 +3,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "support/local_ollama.rs"]
-mod local_ollama;
 mod support;
 
 use serde_json::{json, Value};
 
 use llm_settings_domain::SecretHints;
 use llm_settings_fake_provider::{Behaviour, FakeProvider};
-use local_ollama::LocalOllama;
 use support::{assert_absent, on_both_stores, Backend, Reply, Service};
 
 const ANTHROPIC_KEY: &str = "sk-ant-api03-0123456789abcdefghijklmnopqrstuvwxyzABCDEFcdef";
@@ -242,15 +239,19 @@ async fn connection_tests(backend: Backend) {
         json!({"detail": "no API key is stored for provider openai and none was given"})
     );
 
-    let port = LocalOllama::forward_to(&fake).await;
     let valid = Behaviour::Valid.key();
-    let r = save(&svc, "ollama", json!({"api_key": valid})).await;
+    let r = save(
+        &svc,
+        "ollama",
+        json!({"api_key": valid, "base_url": fake.base_url("ollama")}),
+    )
+    .await;
     let hint = SecretHints::of(&valid).lead3_last4;
     assert_eq!(
         r.body,
         json!({"provider": "ollama", "is_configured": true, "is_active": true, "key_hint": hint})
     );
-    let before = port.forwarded();
+    let before = fake.requests().await.len();
     let r = test_key(&svc, "ollama").await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["provider"], "ollama");
@@ -260,7 +261,10 @@ async fn connection_tests(backend: Backend) {
     assert_eq!(r.body["failure"], Value::Null);
     assert!(r.body["latency_ms"].is_u64());
     assert!(r.body["message"].as_str().is_some_and(|m| !m.is_empty()));
-    assert!(port.forwarded() > before, "the test reached the provider");
+    assert!(
+        fake.requests().await.len() > before,
+        "the test reached the provider"
+    );
 
     // A rejected key: 200 with success false and its class.
     let r = save(&svc, "ollama", json!({"api_key": PLANTED})).await;
