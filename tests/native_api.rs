@@ -587,6 +587,17 @@ async fn malformed_requests(backend: Backend) {
         .call("PATCH", &format!("{BASE}/abc"), &me, Some(json!({})))
         .await;
     assert_eq!(r.status, 404);
+    // A known path asked with another method is 405 naming the allowed ones.
+    let r = svc.call("PUT", BASE, &me, Some(json!({}))).await;
+    assert_eq!(
+        (r.status, r.body["error_code"].clone()),
+        (405, json!("method_not_allowed"))
+    );
+    assert_eq!(r.headers.get("allow").unwrap(), "GET, POST");
+    let r = svc
+        .call("GET", &format!("{BASE}/nope/nope/nope"), &me, None)
+        .await;
+    assert_eq!(r.status, 404);
     // Nothing a client sent produced a 500, and nothing was stored.
     assert!(!svc.logs().contains("status=500"));
     assert_eq!(

@@ -45,6 +45,7 @@ pub fn status_for(code: &str) -> StatusCode {
         "forbidden" => StatusCode::FORBIDDEN,
         "not_found" | "provider_not_configured" => StatusCode::NOT_FOUND,
         "conflict" => StatusCode::CONFLICT,
+        "method_not_allowed" => StatusCode::METHOD_NOT_ALLOWED,
         "payload_too_large" => StatusCode::PAYLOAD_TOO_LARGE,
         "unsupported_media_type" => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         "store_unavailable" => StatusCode::SERVICE_UNAVAILABLE,

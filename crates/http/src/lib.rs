@@ -177,10 +177,11 @@ pub fn app(
     >,
 > {
     let (app, api) = routes(App::new().into_utoipa_app().app_data(state)).split_for_parts();
-    let json = finish(api)
-        .to_pretty_json()
-        .unwrap_or_else(|_| "{}".to_owned());
+    let api = finish(api);
+    let table = service_routes::RouteTable::of(&api);
+    let json = api.to_pretty_json().unwrap_or_else(|_| "{}".to_owned());
     app.app_data(Data::new(OpenApiJson(Arc::new(json))))
+        .app_data(Data::new(table))
         .service(service_routes::openapi_json)
         .service(service_routes::docs)
         .default_service(actix_web::web::to(service_routes::not_found))

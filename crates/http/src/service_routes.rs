@@ -68,7 +68,63 @@ pub async fn docs() -> HttpResponse {
         .body(include_str!("docs.html"))
 }
 
-/// Any path no route matched, answered in the shape of the surface the path belongs to.
+/// The documented routes (path templates and their methods), to tell an unknown path (404)
+/// from a known path asked with another method (405).
+#[derive(Debug, Clone, Default)]
+pub struct RouteTable(Vec<(Vec<String>, Vec<&'static str>)>);
+
+impl RouteTable {
+    /// The routes of a generated document.
+    pub fn of(api: &utoipa::openapi::OpenApi) -> Self {
+        let routes = api
+            .paths
+            .paths
+            .iter()
+            .map(|(path, item)| {
+                let methods = [
+                    ("GET", item.get.is_some()),
+                    ("POST", item.post.is_some()),
+                    ("PUT", item.put.is_some()),
+                    ("PATCH", item.patch.is_some()),
+                    ("DELETE", item.delete.is_some()),
+                ]
+                .into_iter()
+                .filter_map(|(m, present)| present.then_some(m))
+                .collect();
+                (segments(path), methods)
+            })
+            .collect();
+        Self(routes)
+    }
+
+    /// The methods a path answers to, when some template matches it.
+    pub fn allowed(&self, path: &str) -> Option<Vec<&'static str>> {
+        let wanted = segments(path);
+        let methods: Vec<&'static str> = self
+            .0
+            .iter()
+            .filter(|(template, _)| {
+                template.len() == wanted.len()
+                    && template
+                        .iter()
+                        .zip(&wanted)
+                        .all(|(t, w)| t.starts_with('{') || t == w)
+            })
+            .flat_map(|(_, methods)| methods.iter().copied())
+            .collect();
+        (!methods.is_empty()).then_some(methods)
+    }
+}
+
+fn segments(path: &str) -> Vec<String> {
+    path.trim_end_matches('/')
+        .split('/')
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Any path no route matched, answered in the shape of the surface the path belongs to: 405
+/// with `Allow` when the path exists for other methods, 404 otherwise.
 pub async fn not_found(req: HttpRequest) -> HttpResponse {
     let path = req.path();
     let surface = [
@@ -81,14 +137,48 @@ pub async fn not_found(req: HttpRequest) -> HttpResponse {
     .iter()
     .find(|(prefix, _)| path.starts_with(prefix))
     .map_or(Surface::Service, |(_, s)| *s);
-    ApiError::new(
-        surface,
-        "not_found",
-        format!(
-            "no route for {} {}",
-            req.method(),
-            crate::surfaces::shown_path(path)
-        ),
-    )
-    .error_response()
+    let shown = crate::surfaces::shown_path(path);
+    let allowed = req
+        .app_data::<Data<RouteTable>>()
+        .and_then(|table| table.allowed(path));
+    match allowed {
+        Some(methods) => {
+            let allow = methods.join(", ");
+            let mut res = ApiError::new(
+                surface,
+                "method_not_allowed",
+                format!("{} is not allowed on {shown}; use {allow}", req.method()),
+            )
+            .error_response();
+            if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&allow) {
+                res.headers_mut()
+                    .insert(actix_web::http::header::ALLOW, value);
+            }
+            res
+        }
+        None => ApiError::new(
+            surface,
+            "not_found",
+            format!("no route for {} {shown}", req.method()),
+        )
+        .error_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_paths_with_other_methods_are_told_apart() {
+        let table = RouteTable::of(&crate::openapi());
+        assert_eq!(
+            table.allowed("/users/me/llm-settings"),
+            Some(vec!["GET", "POST"])
+        );
+        let by_id = table.allowed("/users/me/llm-settings/12").unwrap();
+        assert!(by_id.contains(&"PATCH") && by_id.contains(&"DELETE"));
+        assert!(table.allowed("/users/me/llm-settings/12/nope").is_none());
+        assert!(table.allowed("/nowhere").is_none());
+    }
 }
