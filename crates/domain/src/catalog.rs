@@ -299,18 +299,10 @@ pub static PROVIDERS: &[ProviderSpec] = &[
     },
 ];
 
-/// The error for a name that is no offered provider. The name is echoed only when it looks
-/// like a provider id: a key pasted into the wrong field must not come back in an error.
+/// The error for a name that is no offered provider; the name is repeated only when it looks
+/// like a provider id.
 fn unknown(name: &str) -> Error {
-    let plausible = (1..=32).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b));
-    Error::UnknownProvider(if plausible {
-        name.to_owned()
-    } else {
-        "(name not shown)".to_owned()
-    })
+    Error::UnknownProvider(crate::error::shown(name))
 }
 
 /// A provider of the catalog. Only obtainable through a lookup, so it is always known.

@@ -4,6 +4,24 @@
 //! [`Error::Conflict`], a refused connection [`Error::Unavailable`]); transports map
 //! [`Error::code`] to a status once, at the edge. No variant ever carries a secret.
 
+/// Whether a client-supplied name (provider, field, path segment) may be repeated in a message:
+/// only identifier-like names are, so a key pasted into the wrong place never comes back.
+pub fn is_repeatable(name: &str) -> bool {
+    (1..=32).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
+}
+
+/// A client-supplied name as it may appear in a message (see [`is_repeatable`]).
+pub fn shown(name: &str) -> String {
+    if is_repeatable(name) {
+        name.to_owned()
+    } else {
+        "(name not shown)".to_owned()
+    }
+}
+
 /// Result alias used across the domain and its ports.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -85,6 +103,17 @@ impl Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_identifier_like_names_are_repeated() {
+        assert_eq!(shown("openai"), "openai");
+        assert_eq!(
+            shown("sk-ant-api03-a-pasted-key-0123456789"),
+            "(name not shown)"
+        );
+        assert_eq!(shown("has space"), "(name not shown)");
+        assert_eq!(shown(""), "(name not shown)");
+    }
 
     #[test]
     fn codes_are_stable() {

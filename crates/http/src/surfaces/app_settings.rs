@@ -179,10 +179,6 @@ fn invalid(field: impl Into<String>, message: impl Into<String>) -> ApiError {
     ApiError::new(SURFACE, "validation_error", message).with_field(field)
 }
 
-fn echo(name: &str) -> String {
-    super::shown_name(name)
-}
-
 /// The user's settings: the document with their provider configs in `ai`.
 async fn render(state: &AppState, actor: &Actor, owner: &Owner) -> Result<Value, ApiError> {
     let mut doc = state
@@ -317,13 +313,13 @@ fn plan(
                     for (name, entry) in providers {
                         let provider = catalog.resolve(&name).map_err(|_| {
                             invalid(
-                                format!("ai.providers.{}", echo(&name)),
-                                format!("ai.providers.{}: unknown provider", echo(&name)),
+                                format!("ai.providers.{}", super::shown_name(&name)),
+                                format!("ai.providers.{}: unknown provider", super::shown_name(&name)),
                             )
                         })?;
                         if entries.iter().any(|(p, _)| *p == provider) {
                             return Err(invalid(
-                                format!("ai.providers.{}", echo(&name)),
+                                format!("ai.providers.{}", super::shown_name(&name)),
                                 format!("provider {provider} is given twice in ai.providers"),
                             ));
                         }
@@ -347,7 +343,7 @@ fn plan(
                     let provider = catalog.resolve(&name).map_err(|_| {
                         invalid(
                             "ai.provider",
-                            format!("ai.provider: unknown provider {}", echo(&name)),
+                            format!("ai.provider: unknown provider {}", super::shown_name(&name)),
                         )
                     })?;
                     default = Some(provider);
@@ -512,9 +508,12 @@ fn infer_provider(
 ) -> Result<ProviderId, ApiError> {
     let catalog = state.service.catalog();
     if let Some(name) = &body.provider {
-        return catalog
-            .resolve(name)
-            .map_err(|_| invalid("provider", format!("unknown provider {}", echo(name))));
+        return catalog.resolve(name).map_err(|_| {
+            invalid(
+                "provider",
+                format!("unknown provider {}", super::shown_name(name)),
+            )
+        });
     }
     if let Some(url) = base_url {
         if let Some(c) = configs

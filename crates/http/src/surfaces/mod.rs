@@ -74,22 +74,14 @@ pub fn single_key_provider(p: ProviderId) -> bool {
             .all(|f| f.name == "api_key" || !f.required)
 }
 
-/// A client-sent name (provider, field) as it may appear in an error: echoed only when it looks
-/// like an identifier, so a key pasted into the wrong place never comes back in a response.
-pub fn shown_name(name: &str) -> String {
-    if looks_like_identifier(name) {
-        name.to_owned()
-    } else {
-        "(name not shown)".to_owned()
-    }
-}
+pub use llm_settings_domain::error::shown as shown_name;
 
 /// A request path as it may appear in a log line or an error: a segment that does not look
 /// like an identifier is replaced, so a key pasted into a URL is never repeated.
 pub fn shown_path(path: &str) -> String {
     path.split('/')
         .map(|segment| {
-            if segment.is_empty() || looks_like_identifier(segment) {
+            if segment.is_empty() || llm_settings_domain::error::is_repeatable(segment) {
                 segment
             } else {
                 "(not shown)"
@@ -97,13 +89,6 @@ pub fn shown_path(path: &str) -> String {
         })
         .collect::<Vec<_>>()
         .join("/")
-}
-
-fn looks_like_identifier(name: &str) -> bool {
-    (1..=32).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
 }
 
 #[cfg(test)]

@@ -214,10 +214,6 @@ fn from_wire(state: &AppState, name: &str) -> Option<ProviderId> {
         .filter(|p| state.service.catalog().offers(*p))
 }
 
-fn echo(name: &str) -> String {
-    super::shown_name(name)
-}
-
 /// A provider named in the path: anything else is not a resource here (404).
 fn path_provider(state: &AppState, name: &str) -> Result<ProviderId, ApiError> {
     from_wire(state, name).ok_or_else(|| {
@@ -226,7 +222,7 @@ fn path_provider(state: &AppState, name: &str) -> Result<ProviderId, ApiError> {
             "not_found",
             format!(
                 "Unknown provider: {}; expected one of {}",
-                echo(name),
+                super::shown_name(name),
                 known_names()
             ),
         )
@@ -271,12 +267,12 @@ fn credentials_patch(
                 "validation_error",
                 format!(
                     "credentials.{}: not a credential field of provider {} (known: {})",
-                    echo(&name),
+                    super::shown_name(&name),
                     wire_name(provider),
                     known.join(", ")
                 ),
             )
-            .with_field(format!("credentials.{}", echo(&name))));
+            .with_field(format!("credentials.{}", super::shown_name(&name))));
         };
         let secret = field.secret;
         let value = match value {
@@ -287,9 +283,12 @@ fn credentials_patch(
                 return Err(ApiError::new(
                     SURFACE,
                     "validation_error",
-                    format!("credentials.{}: must be a string or null", echo(&name)),
+                    format!(
+                        "credentials.{}: must be a string or null",
+                        super::shown_name(&name)
+                    ),
                 )
-                .with_field(format!("credentials.{}", echo(&name))));
+                .with_field(format!("credentials.{}", super::shown_name(&name))));
             }
         };
         if secret {
@@ -373,7 +372,7 @@ async fn create_provider(
             "validation_error",
             format!(
                 "Unknown provider: {}; expected one of {}",
-                echo(&body.provider),
+                super::shown_name(&body.provider),
                 known_names()
             ),
         )
