@@ -10,7 +10,7 @@ use std::process::Stdio;
 use serde_json::json;
 
 use llm_settings_fake_provider::{Behaviour, FakeProvider};
-use support::{Backend, Service, JWT_SECRET, MASTER_KEYS};
+use support::{Backend, Service, MASTER_KEYS};
 
 const BASE: &str = "/users/me/llm-settings";
 
@@ -198,7 +198,6 @@ async fn rotation_and_rewrap_lose_nothing() {
             .await;
         assert_eq!(r.body["success"], true, "{}", r.text);
     }
-    let _ = JWT_SECRET;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
