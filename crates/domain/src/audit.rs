@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::ProviderId;
-use crate::owner::Owner;
+use crate::owner::{InstanceId, Owner, UserId};
 use crate::values::{ConfigId, Timestamp};
 
 /// What was done.
@@ -19,6 +19,10 @@ pub enum AuditAction {
     Rewrap,
     TaskAssignments,
     DocumentUpdate,
+    /// A service resolved a credential on behalf of a user or instance.
+    Resolve,
+    /// A call was forwarded to a provider through the gateway.
+    Gateway,
 }
 
 impl AuditAction {
@@ -34,6 +38,8 @@ impl AuditAction {
             Self::Rewrap => "rewrap",
             Self::TaskAssignments => "task_assignments",
             Self::DocumentUpdate => "document_update",
+            Self::Resolve => "resolve",
+            Self::Gateway => "gateway",
         }
     }
 
@@ -49,6 +55,8 @@ impl AuditAction {
             Self::Rewrap,
             Self::TaskAssignments,
             Self::DocumentUpdate,
+            Self::Resolve,
+            Self::Gateway,
         ]
         .into_iter()
         .find(|a| a.as_str() == value)
@@ -82,15 +90,114 @@ impl AuditOutcome {
     }
 }
 
+/// Figures of a call made with a credential (gateway calls, connection tests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CallStats {
+    pub latency_ms: u64,
+    /// The provider's HTTP status, when it answered.
+    pub upstream_status: Option<u16>,
+    /// Bytes of the request body sent upstream.
+    pub request_bytes: u64,
+    /// Bytes of the response body sent back to the client.
+    pub response_bytes: u64,
+}
+
 /// One audit record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEvent {
     /// The acting subject (`sub` claim) or a system actor such as `system:rewrap`.
     pub actor: String,
+    /// The user a service (or the gateway) acted for, when it acted for one.
+    pub on_behalf_of: Option<UserId>,
+    /// The tenant instance the call was made in, when it was made in one.
+    pub instance: Option<InstanceId>,
+    /// Whose settings were read or changed: for resolutions and gateway calls, the owner whose
+    /// credential was used (or the most specific owner asked for, when none was found).
     pub owner: Owner,
     pub provider: Option<ProviderId>,
     pub config_id: Option<ConfigId>,
     pub action: AuditAction,
     pub outcome: AuditOutcome,
     pub at: Timestamp,
+    /// Latency, upstream status and byte counts of a call, when one was made.
+    pub call: Option<CallStats>,
+}
+
+impl AuditEvent {
+    /// An event of `actor` on `owner` with no call figures, on-behalf-of user or instance.
+    pub fn new(
+        actor: impl Into<String>,
+        owner: Owner,
+        action: AuditAction,
+        outcome: AuditOutcome,
+        at: Timestamp,
+    ) -> Self {
+        Self {
+            actor: actor.into(),
+            on_behalf_of: None,
+            instance: None,
+            owner,
+            provider: None,
+            config_id: None,
+            action,
+            outcome,
+            at,
+            call: None,
+        }
+    }
+}
+
+/// A stored audit event with its id (ids grow with every event; the cursor of listings).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRecord {
+    pub id: i64,
+    pub event: AuditEvent,
+}
+
+/// Whose events a reader may see.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditScope {
+    /// Every event (superadmins).
+    All,
+    /// Events on the user's own settings and calls made on their behalf.
+    User(UserId),
+    /// Events on the instance's settings and calls made in the instance.
+    Instance(InstanceId),
+}
+
+/// A page of audit events, newest (highest id) first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditQuery {
+    pub scope: AuditScope,
+    /// Only events on this owner.
+    pub owner: Option<Owner>,
+    /// Only events of this actor.
+    pub actor: Option<String>,
+    pub action: Option<AuditAction>,
+    pub provider: Option<ProviderId>,
+    /// Only events at or after this time.
+    pub since: Option<Timestamp>,
+    /// Only events before this time.
+    pub until: Option<Timestamp>,
+    /// Only events with an id below this one (the previous page's last id).
+    pub before_id: Option<i64>,
+    /// Most events returned.
+    pub limit: u32,
+}
+
+impl AuditQuery {
+    /// The newest `limit` events visible in `scope`, unfiltered.
+    pub fn newest(scope: AuditScope, limit: u32) -> Self {
+        Self {
+            scope,
+            owner: None,
+            actor: None,
+            action: None,
+            provider: None,
+            since: None,
+            until: None,
+            before_id: None,
+            limit,
+        }
+    }
 }

@@ -8,6 +8,8 @@
 pub mod actor;
 pub mod audit;
 pub mod catalog;
+pub mod chain;
+pub mod change;
 pub mod config;
 pub mod document;
 pub mod error;
@@ -21,10 +23,14 @@ pub mod task;
 pub mod values;
 
 pub use actor::{Access, Actor, Role, Scope};
-pub use audit::{AuditAction, AuditEvent, AuditOutcome};
+pub use audit::{
+    AuditAction, AuditEvent, AuditOutcome, AuditQuery, AuditRecord, AuditScope, CallStats,
+};
 pub use catalog::{Catalog, CredentialField, ProbeShape, ProviderId, ProviderSpec};
+pub use chain::{ChainQuery, ChainSnapshot};
+pub use change::{ChangeOutcome, ChangeStep, DocumentWrite, OwnerChange};
 pub use config::{ConfigPatch, ConfigWrite, NewProviderConfig, Patch, ProviderConfig, TestRecord};
-pub use error::{Error, Result};
+pub use error::{Error, ErrorCode, Result};
 pub use mask::{MaskStyle, SecretHints};
 pub use owner::{InstanceId, Owner, OwnerKind, UserId};
 pub use probe::{FailureClass, ProbeOutcome, ProbeRequest};

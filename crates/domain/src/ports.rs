@@ -11,8 +11,10 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use serde_json::Value;
 
-use crate::audit::AuditEvent;
+use crate::audit::{AuditEvent, AuditQuery, AuditRecord};
 use crate::catalog::ProviderId;
+use crate::chain::{ChainQuery, ChainSnapshot};
+use crate::change::{ChangeOutcome, OwnerChange};
 use crate::config::{ConfigWrite, NewProviderConfig, ProviderConfig, TestRecord};
 use crate::document::StoredDocument;
 use crate::error::Result;
@@ -78,6 +80,19 @@ pub trait ConfigRepository: Send + Sync + 'static {
     /// `NotFound` when the owner has no such config.
     async fn delete(&self, owner: &Owner, id: ConfigId) -> Result<()>;
 
+    /// Applies every step of `change` (then its document write) in ONE transaction,
+    /// serialised per owner with every other write to that owner, across processes: either
+    /// all of it lands or none of it does. Returns the owner's configs afterwards.
+    ///
+    /// Fails with the first failing step's error (see [`ChangeStep`](crate::change::ChangeStep)),
+    /// `Conflict` for a document whose version moved, and `Internal` when a step's config
+    /// belongs to another owner.
+    async fn apply(&self, change: OwnerChange) -> Result<ChangeOutcome>;
+
+    /// The enabled configs and the task's assignments of the chain's owners, in one query
+    /// or one read-only transaction (a resolution reads the store once).
+    async fn load_chain(&self, query: ChainQuery) -> Result<ChainSnapshot>;
+
     /// Stores the outcome of the last connection test without bumping the version.
     ///
     /// `NotFound` when the owner has no such config.
@@ -140,8 +155,15 @@ pub trait AuditLog: Send + Sync + 'static {
     /// Appends one event.
     async fn record(&self, event: AuditEvent) -> Result<()>;
 
-    /// The owner's most recent events, newest first.
-    async fn list(&self, owner: &Owner, limit: u32) -> Result<Vec<AuditEvent>>;
+    /// Appends several events in one statement (the gateway's batched writes).
+    async fn record_many(&self, events: Vec<AuditEvent>) -> Result<()>;
+
+    /// The events matching `query`, highest id first, at most `query.limit`.
+    async fn query(&self, query: AuditQuery) -> Result<Vec<AuditRecord>>;
+
+    /// Deletes at most `batch` events older than `before`, oldest first; returns how many
+    /// were deleted (fewer than `batch` means none older remain).
+    async fn prune(&self, before: Timestamp, batch: u32) -> Result<u64>;
 }
 
 /// Seals secrets at rest, bound to the row and field they belong to.

@@ -106,13 +106,15 @@ impl SettingsService {
         outcome: AuditOutcome,
     ) {
         let event = AuditEvent {
-            actor: actor.to_owned(),
-            owner: owner.clone(),
             provider,
             config_id,
-            action,
-            outcome,
-            at: self.ports.clock.now(),
+            ..AuditEvent::new(
+                actor,
+                owner.clone(),
+                action,
+                outcome,
+                self.ports.clock.now(),
+            )
         };
         if let Err(err) = self.ports.audit.record(event).await {
             tracing::warn!(
