@@ -112,6 +112,11 @@ impl ProviderSpec {
         self.fields.iter().find(|f| f.name == name)
     }
 
+    /// Origin (`scheme://host:port`) of the default endpoint, if the provider has one.
+    pub fn default_origin(&self) -> Option<String> {
+        self.default_base_url.and_then(crate::values::origin_of)
+    }
+
     /// Host of the default endpoint, if the provider has one.
     pub fn default_host(&self) -> Option<String> {
         self.default_base_url

@@ -109,10 +109,6 @@ impl<T> From<Option<Option<T>>> for Patch<T> {
 /// What a caller may change on a config. Secret values may be masks handed out earlier.
 #[derive(Debug, Clone, Default)]
 pub struct ConfigPatch {
-    /// Present only to be refused: a config's provider never changes (any value, as sent).
-    pub provider: Option<String>,
-    /// Present only to be refused: the default is changed with set-default.
-    pub is_default: Option<bool>,
     /// Secret fields by name; `None` removes an optional secret.
     pub secrets: BTreeMap<String, Option<crate::secret::SecretValue>>,
     /// Non-secret fields by name; `None` removes an optional field.
@@ -122,6 +118,17 @@ pub struct ConfigPatch {
     pub enabled: Option<bool>,
     /// When set, the write fails with a conflict unless the config is still at this version.
     pub expected_version: Option<i64>,
+}
+
+impl ConfigPatch {
+    /// Whether the patch changes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.secrets.is_empty()
+            && self.settings.is_empty()
+            && self.model.is_keep()
+            && self.base_url.is_keep()
+            && self.enabled.is_none()
+    }
 }
 
 /// A config to insert; the store assigns id, version and `is_default`.

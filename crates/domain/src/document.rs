@@ -40,34 +40,9 @@ pub fn defaults() -> Value {
 pub fn effective(stored: Option<&Value>) -> Value {
     let mut doc = defaults();
     if let Some(stored) = stored {
-        merge(&mut doc, stored);
+        json_patch::merge(&mut doc, stored);
     }
     doc
-}
-
-/// JSON merge patch (RFC 7396): objects merge key by key, `null` removes, anything else replaces.
-pub fn merge(target: &mut Value, patch: &Value) {
-    match (target, patch) {
-        (Value::Object(target), Value::Object(patch)) => {
-            for (key, value) in patch {
-                if value.is_null() {
-                    target.remove(key);
-                } else {
-                    merge(target.entry(key.clone()).or_insert(Value::Null), value);
-                }
-            }
-        }
-        (target, patch) => {
-            let mut fresh = Value::Null;
-            if patch.is_object() {
-                fresh = Value::Object(Map::new());
-                merge(&mut fresh, patch);
-            } else {
-                fresh.clone_from(patch);
-            }
-            *target = fresh;
-        }
-    }
 }
 
 fn object<'a>(doc: &'a Value, path: &str) -> Result<Option<&'a Map<String, Value>>> {
@@ -173,23 +148,6 @@ pub fn validate(doc: &Value) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn merge_is_deep_and_null_removes() {
-        let mut doc =
-            json!({"ai": {"temperature": 0.7, "maxTokens": 4096}, "general": {"theme": "dark"}});
-        merge(
-            &mut doc,
-            &json!({"ai": {"temperature": 0.9}, "general": null, "custom": {"x": 1}}),
-        );
-        assert_eq!(
-            doc,
-            json!({"ai": {"temperature": 0.9, "maxTokens": 4096}, "custom": {"x": 1}})
-        );
-        let mut scalar = json!({"ai": 3});
-        merge(&mut scalar, &json!({"ai": {"a": null, "b": 1}}));
-        assert_eq!(scalar, json!({"ai": {"b": 1}}));
-    }
 
     #[test]
     fn known_fields_are_type_checked() {

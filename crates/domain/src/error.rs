@@ -80,9 +80,10 @@ pub enum Error {
     /// There is no stored key for the provider and the request carried none.
     #[error("no API key is stored for provider {provider} and none was given")]
     ProviderNotConfigured { provider: String },
-    /// No owner along a resolution chain has an enabled config for the provider.
-    #[error("no enabled config for provider {provider} in {searched}")]
-    NoCredential { provider: String, searched: String },
+    /// No owner along a resolution chain has an enabled config that fits: `wanted` says
+    /// which (`for provider openai`, `marked as default`), `searched` names the owners.
+    #[error("no enabled config {wanted} in {searched}")]
+    NoCredential { wanted: String, searched: String },
     /// No owner along a resolution chain assigns the task.
     #[error("task {task} is not assigned in {searched}")]
     TaskNotAssigned { task: String, searched: String },

@@ -151,14 +151,10 @@ impl SecretHints {
         }
     }
 
-    /// Whether `value` is one of the masks handed out for this secret. The bare last-4 hint
-    /// is never handed out as a key value, so it does not count.
+    /// Whether `value` is one of the hints handed out for this secret: a mask of any style,
+    /// or the bare last-4 hint (which the user API shows as `api_key_last_4`).
     pub fn is_handed_out_mask(&self, value: &str) -> bool {
-        looks_masked(value)
-            && MaskStyle::ALL
-                .iter()
-                .filter(|s| **s != MaskStyle::Last4)
-                .any(|s| self.get(*s) == value)
+        !value.is_empty() && MaskStyle::ALL.iter().any(|s| self.get(*s) == value)
     }
 }
 
@@ -210,9 +206,10 @@ mod tests {
         assert!(hints.is_handed_out_mask(&hints.vendor_last4));
         assert!(hints.is_handed_out_mask(&hints.first4_last4));
         assert!(
-            !hints.is_handed_out_mask(&hints.last4),
-            "bare last-4 is not a key value"
+            hints.is_handed_out_mask(&hints.last4),
+            "the bare last-4 hint is handed out too"
         );
+        assert!(!SecretHints::of("abc").is_handed_out_mask(""));
         assert!(!hints.is_handed_out_mask("sk-...YYYY"));
         assert!(looks_masked("sk-...YYYY"));
         assert!(looks_masked("sk-***"));

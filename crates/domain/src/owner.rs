@@ -27,8 +27,20 @@ fn check_id(field: &str, value: &str) -> Result<()> {
     Ok(())
 }
 
+/// Instance ids travel in a header and in URLs: visible characters only, no spaces at all.
+fn check_instance_id(field: &str, value: &str) -> Result<()> {
+    check_id(field, value)?;
+    if value.chars().any(char::is_whitespace) {
+        return Err(Error::invalid(
+            field,
+            format!("{field} must be visible characters without spaces"),
+        ));
+    }
+    Ok(())
+}
+
 macro_rules! id_newtype {
-    ($(#[$doc:meta])* $name:ident, $field:literal) => {
+    ($(#[$doc:meta])* $name:ident, $field:literal, $check:ident) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
         #[serde(transparent)]
@@ -38,7 +50,7 @@ macro_rules! id_newtype {
             /// Validates and wraps an id.
             pub fn parse(value: impl Into<String>) -> Result<Self> {
                 let value = value.into();
-                check_id($field, &value)?;
+                $check($field, &value)?;
                 Ok(Self(value))
             }
 
@@ -65,12 +77,14 @@ macro_rules! id_newtype {
 id_newtype!(
     /// The subject of a user (the `sub` claim of their token).
     UserId,
-    "user id"
+    "user id",
+    check_id
 );
 id_newtype!(
     /// A tenant instance.
     InstanceId,
-    "instance id"
+    "instance id",
+    check_instance_id
 );
 
 /// The three kinds of owner, as stored.
@@ -155,6 +169,9 @@ mod tests {
         assert!(UserId::parse(" padded").is_err());
         assert!(InstanceId::parse("a\u{0}b").is_err());
         assert!(InstanceId::parse("x".repeat(256)).is_err());
+        assert!(InstanceId::parse("a b").is_err());
+        assert!(InstanceId::parse("a\u{a0}b").is_err());
+        assert!(UserId::parse("Jane Doe").is_ok());
     }
 
     #[test]

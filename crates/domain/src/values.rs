@@ -109,6 +109,13 @@ impl BaseUrl {
         &self.0
     }
 
+    /// The origin: scheme, lower-cased host and port (the scheme's default port when none is
+    /// written), as `scheme://host:port`. Two URLs reach the same server only when their
+    /// origins are equal.
+    pub fn origin(&self) -> String {
+        origin_of(&self.0).unwrap_or_default()
+    }
+
     /// The lower-cased host (IPv6 literals in brackets).
     pub fn host(&self) -> String {
         url::Url::parse(&self.0)
@@ -116,6 +123,14 @@ impl BaseUrl {
             .and_then(|u| u.host_str().map(str::to_ascii_lowercase))
             .unwrap_or_default()
     }
+}
+
+/// The origin (`scheme://host:port`) of an http(s) URL, `None` when it is not one.
+pub fn origin_of(url: &str) -> Option<String> {
+    let url = url::Url::parse(url.trim()).ok()?;
+    let host = url.host_str()?.to_ascii_lowercase();
+    let port = url.port_or_known_default()?;
+    Some(format!("{}://{host}:{port}", url.scheme()))
 }
 
 impl fmt::Display for BaseUrl {
@@ -221,6 +236,28 @@ mod tests {
             let err = BaseUrl::parse(bad).unwrap_err();
             assert_eq!(err.field(), Some("base_url"), "{bad}");
         }
+    }
+
+    #[test]
+    fn origins_name_scheme_host_and_port() {
+        let origin = |u: &str| BaseUrl::parse(u).unwrap().origin();
+        assert_eq!(
+            origin("https://API.openai.com/v1"),
+            "https://api.openai.com:443"
+        );
+        assert_eq!(
+            origin("https://api.openai.com:443/other"),
+            origin("https://api.openai.com/v1")
+        );
+        assert_ne!(
+            origin("http://api.openai.com/v1"),
+            origin("https://api.openai.com/v1")
+        );
+        assert_ne!(
+            origin("https://api.openai.com:8443/v1"),
+            origin("https://api.openai.com/v1")
+        );
+        assert_eq!(origin("http://[::1]:8080/x"), "http://[::1]:8080");
     }
 
     #[test]

@@ -2,27 +2,24 @@
 
 use std::collections::BTreeMap;
 
-use super::{SettingsService, WRITE_ATTEMPTS};
+use super::credentials::{check_stored_key_destination, Credentials};
+use super::SettingsService;
 use crate::actor::{Access, Actor};
 use crate::audit::AuditAction;
-use crate::catalog::{ProviderId, ProviderSpec};
+use crate::catalog::ProviderId;
+use crate::change::ChangeStep;
 use crate::config::{ConfigPatch, ConfigWrite, NewProviderConfig, ProviderConfig};
 use crate::error::{Error, Result};
-use crate::mask::{looks_masked, SecretHints};
+use crate::mask::SecretHints;
 use crate::owner::Owner;
-use crate::secret::{SecretBinding, SecretValue, StoredSecret};
-use crate::values::{BaseUrl, ConfigId, ModelName};
-
-/// Longest accepted secret value (a service-account JSON is a few KiB).
-pub const MAX_SECRET_BYTES: usize = 32 * 1024;
-/// Longest accepted non-secret credential field.
-pub const MAX_SETTING_BYTES: usize = 1024;
+use crate::secret::{SecretBinding, StoredSecret};
+use crate::values::{BaseUrl, ConfigId, ModelName, Timestamp};
 
 /// Create-or-update of the owner's config for one provider.
 #[derive(Debug, Clone)]
 pub struct UpsertRequest {
     pub provider: ProviderId,
-    /// The fields to set; its `provider` and `is_default` must be unset.
+    /// The fields to set.
     pub changes: ConfigPatch,
     /// Make the config the owner's default.
     pub make_default: bool,
@@ -52,7 +49,7 @@ impl UpsertOutcome {
 }
 
 /// The mutable fields of a config after a change was applied.
-struct Applied {
+pub(crate) struct Applied {
     secrets: BTreeMap<String, StoredSecret>,
     settings: BTreeMap<String, String>,
     model: Option<ModelName>,
@@ -99,7 +96,7 @@ impl SettingsService {
         self.ports.configs.find_default(owner).await
     }
 
-    async fn load(&self, owner: &Owner, id: ConfigId) -> Result<ProviderConfig> {
+    pub(crate) async fn load(&self, owner: &Owner, id: ConfigId) -> Result<ProviderConfig> {
         self.ports
             .configs
             .get(owner, id)
@@ -108,7 +105,8 @@ impl SettingsService {
     }
 
     /// Creates the owner's config for a provider, or updates it if one exists (keeping its id
-    /// and `created_at`). The owner's first config becomes its default.
+    /// and `created_at`). The owner's first config becomes its default. A config deleted
+    /// while this runs is simply created again.
     pub async fn upsert_config(
         &self,
         actor: &Actor,
@@ -116,68 +114,118 @@ impl SettingsService {
         request: UpsertRequest,
     ) -> Result<UpsertOutcome> {
         actor.authorize(owner, Access::Write)?;
-        let provider = request.provider;
-        let result = self.upsert_inner(owner, request).await;
+        let result = async {
+            self.catalog.ensure_offered(request.provider)?;
+            self.until_settled(
+                || self.upsert_once(owner, &request),
+                |e| matches!(e, Error::Conflict(_) | Error::NotFound(_)),
+            )
+            .await
+        }
+        .await;
         let action = match &result {
             Ok(UpsertOutcome::Updated(_)) => AuditAction::Update,
             _ => AuditAction::Create,
         };
-        self.audited(actor, owner, Some(provider), action, result, |o| {
+        self.audited(actor, owner, Some(request.provider), action, result, |o| {
             Some(o.config().id)
         })
         .await
     }
 
-    async fn upsert_inner(&self, owner: &Owner, request: UpsertRequest) -> Result<UpsertOutcome> {
-        let UpsertRequest {
-            provider,
-            changes,
-            make_default,
-        } = request;
-        self.catalog.ensure_offered(provider)?;
-        reject_immutable(&changes)?;
-        for _ in 0..WRITE_ATTEMPTS {
-            let existing = self.ports.configs.find_by_provider(owner, provider).await?;
-            let applied = self.apply(owner, provider, existing.as_ref(), &changes)?;
-            if make_default && !applied.enabled {
-                return Err(disabled_default());
-            }
-            let now = self.ports.clock.now();
-            let result = match existing {
-                None => self
-                    .ports
-                    .configs
-                    .insert(NewProviderConfig {
-                        owner: owner.clone(),
-                        provider,
-                        secrets: applied.secrets,
-                        settings: applied.settings,
-                        model: applied.model,
-                        base_url: applied.base_url,
-                        enabled: applied.enabled,
-                        make_default,
-                        now,
-                    })
-                    .await
-                    .map(UpsertOutcome::Created),
-                Some(current) => self
-                    .ports
-                    .configs
-                    .update(write_of(&current, applied, make_default, now))
-                    .await
-                    .map(UpsertOutcome::Updated),
-            };
-            match result {
-                Err(Error::Conflict(_)) => continue,
-                other => return other,
-            }
+    async fn upsert_once(&self, owner: &Owner, request: &UpsertRequest) -> Result<UpsertOutcome> {
+        let existing = self
+            .ports
+            .configs
+            .find_by_provider(owner, request.provider)
+            .await?;
+        let step = self.upsert_step(owner, request, existing.as_ref())?;
+        match step {
+            ChangeStep::Update(write) => self
+                .ports
+                .configs
+                .update(write)
+                .await
+                .map(UpsertOutcome::Updated),
+            ChangeStep::Insert(new) => self
+                .ports
+                .configs
+                .insert(new)
+                .await
+                .map(UpsertOutcome::Created),
+            _ => Err(Error::Internal(
+                "an upsert plans an insert or an update".into(),
+            )),
         }
-        Err(Error::Conflict(
-            "the config was changed concurrently; retry the request".into(),
-        ))
     }
 
-    /// Partially updates a config. Its provider and default flag cannot change here.
+    /// The write that creates (`existing` is `None`) or updates the provider's config.
+    pub(crate) fn upsert_step(
+        &self,
+        owner: &Owner,
+        request: &UpsertRequest,
+        existing: Option<&ProviderConfig>,
+    ) -> Result<ChangeStep> {
+        let applied = self.apply(owner, request.provider, existing, &request.changes)?;
+        if request.make_default && !applied.enabled {
+            return Err(disabled_default());
+        }
+        let now = self.ports.clock.now();
+        Ok(match existing {
+            Some(current) => {
+                ChangeStep::Update(write_of(current, applied, request.make_default, now))
+            }
+            None => ChangeStep::Insert(NewProviderConfig {
+                owner: owner.clone(),
+                provider: request.provider,
+                secrets: applied.secrets,
+                settings: applied.settings,
+                model: applied.model,
+                base_url: applied.base_url,
+                enabled: applied.enabled,
+                make_default: request.make_default,
+                now,
+            }),
+        })
+    }
+
+    /// Creates the owner's config for a provider; `Conflict` when the owner already has one
+    /// (also when another request created it a moment earlier).
+    pub async fn create_config(
+        &self,
+        actor: &Actor,
+        owner: &Owner,
+        request: UpsertRequest,
+    ) -> Result<ProviderConfig> {
+        actor.authorize(owner, Access::Write)?;
+        let result = async {
+            self.catalog.ensure_offered(request.provider)?;
+            let existing = self
+                .ports
+                .configs
+                .find_by_provider(owner, request.provider)
+                .await?;
+            if existing.is_some() {
+                return Err(already_configured(request.provider));
+            }
+            match self.upsert_step(owner, &request, None)? {
+                ChangeStep::Insert(new) => self.ports.configs.insert(new).await,
+                _ => Err(Error::Internal("a create plans an insert".into())),
+            }
+        }
+        .await;
+        self.audited(
+            actor,
+            owner,
+            Some(request.provider),
+            AuditAction::Create,
+            result,
+            |c| Some(c.id),
+        )
+        .await
+    }
+
+    /// Partially updates a config. Its provider and default flag do not change here.
     pub async fn update_config(
         &self,
         actor: &Actor,
@@ -186,7 +234,13 @@ impl SettingsService {
         patch: ConfigPatch,
     ) -> Result<ProviderConfig> {
         actor.authorize(owner, Access::Write)?;
-        let result = self.update_inner(owner, id, &patch).await;
+        let pinned = patch.expected_version.is_some();
+        let result = self
+            .until_settled(
+                || self.update_once(owner, id, &patch),
+                |e| !pinned && matches!(e, Error::Conflict(_)),
+            )
+            .await;
         let provider = result.as_ref().ok().map(|c| c.provider);
         self.audited(actor, owner, provider, AuditAction::Update, result, |c| {
             Some(c.id)
@@ -194,36 +248,31 @@ impl SettingsService {
         .await
     }
 
-    async fn update_inner(
+    async fn update_once(
         &self,
         owner: &Owner,
         id: ConfigId,
         patch: &ConfigPatch,
     ) -> Result<ProviderConfig> {
-        reject_immutable(patch)?;
-        for _ in 0..WRITE_ATTEMPTS {
-            let current = self.load(owner, id).await?;
-            if let Some(expected) = patch.expected_version {
-                if expected != current.version {
-                    return Err(stale(expected));
-                }
-            }
-            let applied = self.apply(owner, current.provider, Some(&current), patch)?;
-            let now = self.ports.clock.now();
-            match self
-                .ports
-                .configs
-                .update(write_of(&current, applied, false, now))
-                .await
-            {
-                Err(Error::Conflict(_)) if patch.expected_version.is_none() => continue,
-                Err(Error::Conflict(_)) => return Err(stale(current.version)),
-                other => return other,
+        let current = self.load(owner, id).await?;
+        if let Some(expected) = patch.expected_version {
+            if expected != current.version {
+                return Err(stale(expected));
             }
         }
-        Err(Error::Conflict(
-            "the config was changed concurrently; retry the request".into(),
-        ))
+        let applied = self.apply(owner, current.provider, Some(&current), patch)?;
+        let now = self.ports.clock.now();
+        match self
+            .ports
+            .configs
+            .update(write_of(&current, applied, false, now))
+            .await
+        {
+            Err(Error::Conflict(_)) if patch.expected_version.is_some() => {
+                Err(stale(current.version))
+            }
+            other => other,
+        }
     }
 
     /// Enables or disables a config; disabling the default clears the flag.
@@ -290,9 +339,10 @@ impl SettingsService {
         .map(|_| ())
     }
 
-    /// Applies a change to the current state (or to nothing, for a new config), sealing new
-    /// secrets and enforcing every per-field rule of the provider.
-    fn apply(
+    /// Applies a change to the current state (or to nothing, for a new config): lays the sent
+    /// credentials over the stored ones, enforces the provider's field rules and where a
+    /// stored key may be sent, and seals the new secrets.
+    pub(crate) fn apply(
         &self,
         owner: &Owner,
         provider: ProviderId,
@@ -300,68 +350,7 @@ impl SettingsService {
         patch: &ConfigPatch,
     ) -> Result<Applied> {
         let spec = provider.spec();
-        let mut secrets = existing.map(|c| c.secrets.clone()).unwrap_or_default();
-        let mut settings = existing.map(|c| c.settings.clone()).unwrap_or_default();
-        let mut fresh_secrets = Vec::new();
-
-        for (name, value) in &patch.secrets {
-            let field = spec
-                .field(name)
-                .filter(|f| f.secret)
-                .ok_or_else(|| unknown_field(spec, name))?;
-            let Some(value) = value else {
-                secrets.remove(field.name);
-                continue;
-            };
-            let stored = existing.and_then(|c| c.secrets.get(field.name));
-            match classify_secret(field.name, value, stored.map(|s| &s.hints))? {
-                SecretChoice::KeepStored => {}
-                SecretChoice::New => {
-                    let binding = SecretBinding::new(owner, provider, field.name);
-                    let sealed = self.ports.cipher.seal(value, &binding)?;
-                    let hints = SecretHints::of(value.expose());
-                    secrets.insert(field.name.to_owned(), StoredSecret { sealed, hints });
-                    fresh_secrets.push(field.name);
-                }
-            }
-        }
-
-        for (name, value) in &patch.settings {
-            let field = spec
-                .field(name)
-                .filter(|f| !f.secret)
-                .ok_or_else(|| unknown_field(spec, name))?;
-            match value {
-                None => {
-                    settings.remove(field.name);
-                }
-                Some(value) => {
-                    let value = value.trim();
-                    if value.is_empty() {
-                        return Err(Error::invalid(name, format!("{name} must not be empty")));
-                    }
-                    if value.chars().any(char::is_control) {
-                        return Err(Error::invalid(
-                            name,
-                            format!("{name} must not contain control characters"),
-                        ));
-                    }
-                    if value.len() > MAX_SETTING_BYTES {
-                        return Err(Error::invalid(
-                            name,
-                            format!("{name} must be at most {MAX_SETTING_BYTES} bytes"),
-                        ));
-                    }
-                    let value = if field.url {
-                        BaseUrl::parse_field(name, value)?.as_str().to_owned()
-                    } else {
-                        value.to_owned()
-                    };
-                    settings.insert(field.name.to_owned(), value);
-                }
-            }
-        }
-
+        let credentials = Credentials::merge(spec, existing, &patch.secrets, &patch.settings)?;
         let model = patch
             .model
             .clone()
@@ -373,19 +362,11 @@ impl SettingsService {
         let enabled = patch
             .enabled
             .unwrap_or_else(|| existing.is_none_or(|c| c.enabled));
-
-        for field in spec.fields.iter().filter(|f| f.required) {
-            let present = if field.secret {
-                secrets.contains_key(field.name)
-            } else {
-                settings.contains_key(field.name)
-            };
-            if !present {
-                return Err(Error::invalid(
-                    field.name,
-                    format!("{} is required for provider {}", field.name, spec.id),
-                ));
-            }
+        if let Some(field) = credentials.missing_required(spec) {
+            return Err(Error::invalid(
+                field.name,
+                format!("{} is required for provider {}", field.name, spec.id),
+            ));
         }
         if spec.base_url_required && base_url.is_none() {
             return Err(Error::invalid(
@@ -393,139 +374,50 @@ impl SettingsService {
                 format!("base_url is required for provider {}", spec.id),
             ));
         }
-
-        if let Some(current) = existing {
-            let kept_secret = current
-                .secrets
-                .keys()
-                .any(|name| secrets.contains_key(name) && !fresh_secrets.contains(&name.as_str()));
-            if kept_secret {
-                check_endpoint_change(spec, current, base_url.as_ref(), &settings)?;
-            }
+        if let Some(current) = existing.filter(|_| credentials.uses_stored_secret()) {
+            check_stored_key_destination(spec, current, base_url.as_ref(), &credentials.settings)?;
         }
-
         Ok(Applied {
-            secrets,
-            settings,
+            secrets: self.seal_fresh(owner, provider, existing, &credentials)?,
+            settings: credentials.settings,
             model,
             base_url,
             enabled,
         })
     }
-}
 
-/// What to do with a secret value sent by a client.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum SecretChoice {
-    /// The value is a mask this service handed out for the stored secret.
-    KeepStored,
-    /// The value is a new secret.
-    New,
-}
-
-/// Decides whether a value is a new secret or the round trip of a handed-out mask; a value
-/// that looks masked but matches no hint is refused, never stored.
-pub(crate) fn classify_secret(
-    field: &str,
-    value: &SecretValue,
-    stored: Option<&SecretHints>,
-) -> Result<SecretChoice> {
-    if value.is_blank() {
-        return Err(Error::invalid(field, format!("{field} must not be empty")));
-    }
-    if value.expose().len() > MAX_SECRET_BYTES {
-        return Err(Error::invalid(
-            field,
-            format!("{field} must be at most {MAX_SECRET_BYTES} bytes"),
-        ));
-    }
-    // A service-account file may be pretty-printed; nothing else may hold control characters.
-    let allowed = |c: char| field == "service_account_json" && matches!(c, '\n' | '\r' | '\t');
-    if value
-        .expose()
-        .chars()
-        .any(|c| c.is_control() && !allowed(c))
-    {
-        return Err(Error::invalid(
-            field,
-            format!("{field} must not contain control characters"),
-        ));
-    }
-    if looks_masked(value.expose()) {
-        return match stored {
-            Some(hints) if hints.is_handed_out_mask(value.expose()) => Ok(SecretChoice::KeepStored),
-            _ => Err(Error::MaskedSecretMismatch {
-                field: field.to_owned(),
-            }),
-        };
-    }
-    Ok(SecretChoice::New)
-}
-
-/// A stored key may only go to its provider's own host or the endpoint stored with it:
-/// pointing it elsewhere needs the key again.
-fn check_endpoint_change(
-    spec: &ProviderSpec,
-    current: &ProviderConfig,
-    new_base_url: Option<&BaseUrl>,
-    new_settings: &BTreeMap<String, String>,
-) -> Result<()> {
-    let default_host = spec.default_host();
-    if current.base_url.as_ref() != new_base_url {
-        if let Some(url) = new_base_url {
-            if Some(url.host()) != default_host {
-                return Err(key_required_for("base_url", spec));
-            }
+    /// The stored secrets still in effect plus the new ones, sealed bound to their row.
+    fn seal_fresh(
+        &self,
+        owner: &Owner,
+        provider: ProviderId,
+        existing: Option<&ProviderConfig>,
+        credentials: &Credentials,
+    ) -> Result<BTreeMap<String, StoredSecret>> {
+        let mut secrets: BTreeMap<String, StoredSecret> = existing
+            .map(|c| c.secrets.clone())
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|(name, _)| credentials.kept.contains(name.as_str()))
+            .collect();
+        for (name, value) in &credentials.fresh {
+            let binding = SecretBinding::new(owner, provider, name);
+            let sealed = self.ports.cipher.seal(value, &binding)?;
+            let hints = SecretHints::of(value.expose());
+            secrets.insert((*name).to_owned(), StoredSecret { sealed, hints });
         }
+        Ok(secrets)
     }
-    for field in spec.fields.iter().filter(|f| f.url) {
-        if current.settings.get(field.name) != new_settings.get(field.name)
-            && new_settings.contains_key(field.name)
-        {
-            return Err(key_required_for(field.name, spec));
-        }
-    }
-    Ok(())
 }
 
-fn key_required_for(field: &str, spec: &ProviderSpec) -> Error {
-    let key = spec.primary_secret().map_or("api_key", |f| f.name);
-    Error::invalid(
-        field,
-        format!("changing {field} of a stored key requires sending {key} again"),
-    )
-}
-
-fn reject_immutable(patch: &ConfigPatch) -> Result<()> {
-    if patch.provider.is_some() {
-        return Err(Error::invalid(
-            "provider",
-            "provider cannot be changed; delete the config and create a new one",
-        ));
-    }
-    if patch.is_default.is_some() {
-        return Err(Error::invalid(
-            "is_default",
-            "is_default cannot be changed here; use set-default",
-        ));
-    }
-    Ok(())
-}
-
-fn unknown_field(spec: &ProviderSpec, name: &str) -> Error {
-    let known: Vec<_> = spec.fields.iter().map(|f| f.name).collect();
-    Error::invalid(
-        name,
-        format!(
-            "{name} is not a credential field of provider {} (known: {})",
-            spec.id,
-            known.join(", ")
-        ),
-    )
-}
-
-fn disabled_default() -> Error {
+pub(crate) fn disabled_default() -> Error {
     Error::invalid("is_default", "a disabled config cannot be the default")
+}
+
+fn already_configured(provider: ProviderId) -> Error {
+    Error::Conflict(format!(
+        "a config for provider {provider} already exists for this owner"
+    ))
 }
 
 fn stale(version: i64) -> Error {
@@ -534,11 +426,11 @@ fn stale(version: i64) -> Error {
     ))
 }
 
-fn write_of(
+pub(crate) fn write_of(
     current: &ProviderConfig,
     applied: Applied,
     make_default: bool,
-    now: crate::values::Timestamp,
+    now: Timestamp,
 ) -> ConfigWrite {
     ConfigWrite {
         id: current.id,

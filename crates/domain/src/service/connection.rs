@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use super::configs::{classify_secret, SecretChoice};
+use super::credentials::{check_stored_key_destination, Credentials};
 use super::SettingsService;
 use crate::actor::{Access, Actor};
 use crate::audit::{AuditAction, AuditOutcome};
@@ -95,72 +95,7 @@ impl SettingsService {
         self.catalog.ensure_offered(provider)?;
         let spec = provider.spec();
         let stored = self.ports.configs.find_by_provider(owner, provider).await?;
-
-        let mut secrets = BTreeMap::new();
-        let mut from_store = Vec::new();
-        for (name, value) in &test.secrets {
-            let field = spec.field(name).filter(|f| f.secret).ok_or_else(|| {
-                Error::invalid(name, format!("{name} is not a secret field of {}", spec.id))
-            })?;
-            let hints = stored
-                .as_ref()
-                .and_then(|c| c.secrets.get(field.name))
-                .map(|s| &s.hints);
-            match classify_secret(field.name, value, hints)? {
-                SecretChoice::New => {
-                    secrets.insert(field.name.to_owned(), value.clone());
-                }
-                SecretChoice::KeepStored => from_store.push(field.name),
-            }
-        }
-        if let Some(config) = &stored {
-            for name in config.secrets.keys() {
-                if !secrets.contains_key(name) && !from_store.contains(&name.as_str()) {
-                    from_store.push(spec.field(name).map_or("", |f| f.name));
-                }
-            }
-        }
-        from_store.retain(|n| !n.is_empty());
-
-        let primary = spec.primary_secret();
-        let has_primary =
-            primary.is_none_or(|f| secrets.contains_key(f.name) || from_store.contains(&f.name));
-        if primary.is_some_and(|f| f.required) && !has_primary {
-            return Err(Error::ProviderNotConfigured {
-                provider: spec.id.to_owned(),
-            });
-        }
-
-        let mut settings = stored
-            .as_ref()
-            .map(|c| c.settings.clone())
-            .unwrap_or_default();
-        for (name, value) in &test.settings {
-            let field = spec.field(name).filter(|f| !f.secret).ok_or_else(|| {
-                Error::invalid(name, format!("{name} is not a field of {}", spec.id))
-            })?;
-            let value = if field.url {
-                BaseUrl::parse_field(name, value)?.as_str().to_owned()
-            } else {
-                value.trim().to_owned()
-            };
-            if value.is_empty() || value.chars().any(char::is_control) {
-                return Err(Error::invalid(
-                    name,
-                    format!("{name} must be non-empty text without control characters"),
-                ));
-            }
-            settings.insert(field.name.to_owned(), value);
-        }
-        for field in spec.fields.iter().filter(|f| f.required && !f.secret) {
-            if !settings.contains_key(field.name) {
-                return Err(Error::invalid(
-                    field.name,
-                    format!("{} is required to test provider {}", field.name, spec.id),
-                ));
-            }
-        }
-
+        let credentials = test_credentials(&test, stored.as_ref())?;
         let stored_base = stored.as_ref().and_then(|c| c.base_url.clone());
         let base_url = test.base_url.clone().or_else(|| stored_base.clone());
         if spec.base_url_required && base_url.is_none() {
@@ -169,51 +104,26 @@ impl SettingsService {
                 format!("base_url is required for provider {}", spec.id),
             ));
         }
-        if !from_store.is_empty() {
-            let moved = test.base_url.is_some() && test.base_url != stored_base;
-            let own_host = test.base_url.as_ref().map(BaseUrl::host) == spec.default_host();
-            if moved && !own_host {
-                return Err(Error::invalid(
-                    "base_url",
-                    "testing a stored key against another base_url requires the key in the request",
-                ));
-            }
-            let moved_setting = spec.fields.iter().filter(|f| f.url).any(|f| {
-                test.settings.contains_key(f.name)
-                    && stored.as_ref().and_then(|c| c.settings.get(f.name)) != settings.get(f.name)
-            });
-            if moved_setting {
-                return Err(Error::invalid(
-                    "endpoint",
-                    "testing a stored key against another endpoint requires the key in the request",
-                ));
-            }
+        if let Some(config) = stored.as_ref().filter(|_| credentials.uses_stored_secret()) {
+            check_stored_key_destination(spec, config, base_url.as_ref(), &credentials.settings)?;
         }
-
-        if let Some(config) = &stored {
-            for name in &from_store {
-                let Some(secret) = config.secrets.get(*name) else {
-                    continue;
-                };
-                let binding = SecretBinding::new(owner, provider, name);
-                let opened = self.ports.cipher.open(&secret.sealed, &binding);
-                let outcome = match &opened {
-                    Ok(_) => AuditOutcome::Success,
-                    Err(e) => AuditOutcome::Failure(e.code().to_owned()),
-                };
-                self.audit(
-                    actor,
-                    owner,
-                    Some(provider),
-                    Some(config.id),
-                    AuditAction::Decrypt,
-                    outcome,
-                )
-                .await;
-                secrets.insert((*name).to_owned(), opened?);
-            }
-        }
-
+        let used_stored_secret = credentials.uses_stored_secret();
+        let secrets = self
+            .open_for_test(
+                actor,
+                owner,
+                stored.as_ref(),
+                credentials.kept.iter().copied(),
+            )
+            .await?
+            .into_iter()
+            .chain(
+                credentials
+                    .fresh
+                    .iter()
+                    .map(|(name, value)| ((*name).to_owned(), value.clone())),
+            )
+            .collect();
         let model = test
             .model
             .as_ref()
@@ -224,46 +134,120 @@ impl SettingsService {
                     .and_then(|c| c.effective_model().map(str::to_owned))
             })
             .or_else(|| spec.default_model.map(str::to_owned));
-        let request = ProbeRequest {
-            provider,
-            secrets,
-            settings,
-            base_url: base_url.map(|u| u.as_str().to_owned()),
-            model: model.clone(),
-        };
-        let outcome = self.ports.probe.probe(request).await;
-
-        let used_stored_secret = !from_store.is_empty();
-        let fresh_primary = primary
-            .is_some_and(|f| test.secrets.contains_key(f.name) && !from_store.contains(&f.name));
+        let outcome = self
+            .ports
+            .probe
+            .probe(ProbeRequest {
+                provider,
+                secrets,
+                settings: credentials.settings,
+                base_url: base_url.map(|u| u.as_str().to_owned()),
+                model: model.clone(),
+            })
+            .await;
+        let fresh_primary = spec
+            .primary_secret()
+            .is_some_and(|f| credentials.fresh.contains_key(f.name));
         let same_endpoint = test.base_url.is_none() || test.base_url == stored_base;
         if let Some(config) = stored.as_ref().filter(|_| !fresh_primary && same_endpoint) {
-            let record = TestRecord {
-                at: self.ports.clock.now(),
-                success: outcome.success,
-                latency_ms: outcome.latency_ms,
-                failure: outcome.failure,
-                message: outcome.message.clone(),
-            };
-            match self
-                .ports
-                .configs
-                .record_test(owner, config.id, record)
-                .await
-            {
-                Ok(()) | Err(Error::NotFound(_)) => {}
-                Err(err) => return Err(err),
-            }
+            self.record_outcome(owner, config, &outcome).await?;
         }
+        let result = ConnectionTestResult {
+            provider,
+            model,
+            outcome,
+            used_stored_secret,
+        };
+        Ok((result, stored))
+    }
 
-        Ok((
-            ConnectionTestResult {
-                provider,
-                model,
+    /// Opens the stored secrets a test uses, auditing each decryption.
+    async fn open_for_test(
+        &self,
+        actor: &Actor,
+        owner: &Owner,
+        stored: Option<&ProviderConfig>,
+        fields: impl Iterator<Item = &'static str>,
+    ) -> Result<BTreeMap<String, SecretValue>> {
+        let mut opened = BTreeMap::new();
+        let Some(config) = stored else {
+            return Ok(opened);
+        };
+        for name in fields {
+            let Some(secret) = config.secrets.get(name) else {
+                continue;
+            };
+            let binding = SecretBinding::new(owner, config.provider, name);
+            let value = self.ports.cipher.open(&secret.sealed, &binding);
+            let outcome = match &value {
+                Ok(_) => AuditOutcome::Success,
+                Err(e) => AuditOutcome::Failure(e.code().to_owned()),
+            };
+            self.audit(
+                actor,
+                owner,
+                Some(config.provider),
+                Some(config.id),
+                AuditAction::Decrypt,
                 outcome,
-                used_stored_secret,
-            },
-            stored,
-        ))
+            )
+            .await;
+            opened.insert(name.to_owned(), value?);
+        }
+        Ok(opened)
+    }
+
+    /// Stores a test's outcome on the config whose stored credentials it used.
+    async fn record_outcome(
+        &self,
+        owner: &Owner,
+        config: &ProviderConfig,
+        outcome: &ProbeOutcome,
+    ) -> Result<()> {
+        let record = TestRecord {
+            at: self.ports.clock.now(),
+            success: outcome.success,
+            latency_ms: outcome.latency_ms,
+            failure: outcome.failure,
+            message: outcome.message.clone(),
+        };
+        match self
+            .ports
+            .configs
+            .record_test(owner, config.id, record)
+            .await
+        {
+            Ok(()) | Err(Error::NotFound(_)) => Ok(()),
+            Err(err) => Err(err),
+        }
+    }
+}
+
+/// The credentials a test uses: what it sent laid over what is stored. A missing primary key
+/// is `ProviderNotConfigured`; another missing required field a validation error.
+fn test_credentials(test: &ConnectionTest, stored: Option<&ProviderConfig>) -> Result<Credentials> {
+    let spec = test.provider.spec();
+    let secrets = test
+        .secrets
+        .iter()
+        .map(|(name, value)| (name.clone(), Some(value.clone())))
+        .collect();
+    let settings = test
+        .settings
+        .iter()
+        .map(|(name, value)| (name.clone(), Some(value.clone())))
+        .collect();
+    let credentials = Credentials::merge(spec, stored, &secrets, &settings)?;
+    match credentials.missing_required(spec) {
+        None => Ok(credentials),
+        Some(field) if spec.primary_secret().is_some_and(|p| p.name == field.name) => {
+            Err(Error::ProviderNotConfigured {
+                provider: spec.id.to_owned(),
+            })
+        }
+        Some(field) => Err(Error::invalid(
+            field.name,
+            format!("{} is required to test provider {}", field.name, spec.id),
+        )),
     }
 }

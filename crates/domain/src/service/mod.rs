@@ -3,22 +3,26 @@
 //! Every method takes the calling [`Actor`] and the [`Owner`] it acts on and checks
 //! authorization first, so transports cannot forget it.
 
+mod active;
 mod configs;
 mod connection;
-mod documents;
+mod credentials;
+mod plan;
+mod resolve;
 mod rewrap;
-mod switch;
+mod settings;
 mod tasks;
 
 #[cfg(test)]
 mod tests;
 
+use std::future::Future;
 use std::sync::Arc;
 
 use crate::actor::Actor;
 use crate::audit::{AuditAction, AuditEvent, AuditOutcome};
 use crate::catalog::{Catalog, ProviderId};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::owner::Owner;
 use crate::ports::{
     AuditLog, Clock, ConfigRepository, ProviderProbe, SecretCipher, SettingsDocumentRepository,
@@ -28,7 +32,9 @@ use crate::values::ConfigId;
 
 pub use configs::{UpsertOutcome, UpsertRequest};
 pub use connection::{ConnectionTest, ConnectionTestResult};
+pub use resolve::{choose, Resolution, ResolveRequest, ResolvedCredential, ResolvedSource};
 pub use rewrap::RewrapReport;
+pub use settings::{SettingsUpdate, SettingsView};
 
 /// The adapters a [`SettingsService`] runs on.
 #[derive(Clone)]
@@ -55,8 +61,8 @@ pub struct SettingsService {
     catalog: Catalog,
 }
 
-/// How many times a write that lost an optimistic race is retried before giving up.
-const WRITE_ATTEMPTS: usize = 3;
+/// How many times a write that lost an optimistic race is tried before giving up.
+const WRITE_ATTEMPTS: usize = 8;
 
 impl SettingsService {
     /// A service over these adapters, offering the providers of `catalog`.
@@ -69,13 +75,29 @@ impl SettingsService {
         &self.catalog
     }
 
-    /// The adapters (for health checks and administrative commands).
-    pub fn ports(&self) -> &Ports {
-        &self.ports
+    /// Runs a read-decide-write attempt again while it loses a race (`lost_race`), so a
+    /// concurrent change is seen and planned around; gives up with `Conflict` after
+    /// [`WRITE_ATTEMPTS`].
+    async fn until_settled<T, Fut>(
+        &self,
+        mut attempt: impl FnMut() -> Fut,
+        lost_race: impl Fn(&Error) -> bool,
+    ) -> Result<T>
+    where
+        Fut: Future<Output = Result<T>>,
+    {
+        for _ in 0..WRITE_ATTEMPTS {
+            match attempt().await {
+                Err(err) if lost_race(&err) => continue,
+                other => return other,
+            }
+        }
+        Err(Error::Conflict(
+            "the settings were changed concurrently too often; retry the request".into(),
+        ))
     }
 
-    /// Records an audit event; an audit store failure is logged, not returned, because the
-    /// change it describes has already happened.
+    /// Records an audit event of `actor` on `owner`.
     async fn audit(
         &self,
         actor: &Actor,
@@ -116,6 +138,13 @@ impl SettingsService {
                 self.ports.clock.now(),
             )
         };
+        self.record(event).await;
+    }
+
+    /// Records one audit event; a store failure is logged, not returned, because what the
+    /// event describes has already happened.
+    async fn record(&self, event: AuditEvent) {
+        let action = event.action;
         if let Err(err) = self.ports.audit.record(event).await {
             tracing::warn!(
                 code = err.code(),
