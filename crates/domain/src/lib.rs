@@ -13,6 +13,7 @@ pub mod change;
 pub mod config;
 pub mod document;
 pub mod error;
+pub mod forward;
 pub mod mask;
 pub mod owner;
 pub mod ports;
@@ -31,6 +32,9 @@ pub use chain::{ChainQuery, ChainSnapshot};
 pub use change::{ChangeOutcome, ChangeStep, DocumentWrite, OwnerChange};
 pub use config::{ConfigPatch, ConfigWrite, NewProviderConfig, Patch, ProviderConfig, TestRecord};
 pub use error::{Error, ErrorCode, Result};
+pub use forward::{
+    ByteStream, ForwardFailure, ForwardPath, ForwardRequest, ForwardResponse, StreamFailure,
+};
 pub use mask::{MaskStyle, SecretHints};
 pub use owner::{InstanceId, Owner, OwnerKind, UserId};
 pub use probe::{FailureClass, ProbeOutcome, ProbeRequest};

@@ -18,6 +18,7 @@ use crate::change::{ChangeOutcome, OwnerChange};
 use crate::config::{ConfigWrite, NewProviderConfig, ProviderConfig, TestRecord};
 use crate::document::StoredDocument;
 use crate::error::Result;
+use crate::forward::{ForwardFailure, ForwardRequest, ForwardResponse};
 use crate::owner::Owner;
 use crate::probe::{ProbeOutcome, ProbeRequest};
 use crate::secret::{SealedSecret, SecretBinding, SecretValue};
@@ -189,6 +190,33 @@ pub trait SecretCipher: Send + Sync + 'static {
 pub trait ProviderProbe: Send + Sync + 'static {
     /// Calls the provider once (or a few pages) within the probe deadline.
     async fn probe(&self, request: ProbeRequest) -> ProbeOutcome;
+}
+
+/// Forwards calls to providers with a resolved credential: the gateway's outbound side, the
+/// same adapter and outbound policy as [`ProviderProbe`].
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait ProviderClient: Send + Sync + 'static {
+    /// Sends `request` under the outbound policy (resolve once, connect to the checked
+    /// address, no redirects, private addresses only where allowed), injecting the credential
+    /// the provider's way, and returns once the status and headers arrived; the body streams.
+    /// Dropping the response or the future cancels the upstream request.
+    ///
+    /// `Blocked` when the policy refuses the target (nothing is sent), `Timeout` when no
+    /// connection or first byte came within its limit, `Unreachable` when the provider could
+    /// not be reached, `Invalid` when the request cannot be built for the provider.
+    async fn forward(
+        &self,
+        request: ForwardRequest,
+    ) -> std::result::Result<ForwardResponse, ForwardFailure>;
+}
+
+/// Audit events that must not wait for the store (gateway calls): the adapter writes them in
+/// batches off the request's path. Never fails; events lost to a store outage are logged.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+pub trait AuditQueue: Send + Sync + 'static {
+    /// Queues one event.
+    fn submit(&self, event: AuditEvent);
 }
 
 /// The current time.

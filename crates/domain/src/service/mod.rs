@@ -25,8 +25,8 @@ use crate::catalog::{Catalog, ProviderId};
 use crate::error::{Error, Result};
 use crate::owner::Owner;
 use crate::ports::{
-    AuditLog, Clock, ConfigRepository, ProviderProbe, SecretCipher, SettingsDocumentRepository,
-    TaskAssignmentRepository,
+    AuditLog, AuditQueue, Clock, ConfigRepository, ProviderClient, ProviderProbe, SecretCipher,
+    SettingsDocumentRepository, TaskAssignmentRepository,
 };
 use crate::values::ConfigId;
 
@@ -45,6 +45,10 @@ pub struct Ports {
     pub audit: Arc<dyn AuditLog>,
     pub cipher: Arc<dyn SecretCipher>,
     pub probe: Arc<dyn ProviderProbe>,
+    /// Forwards gateway calls (the same outbound adapter as `probe`).
+    pub client: Arc<dyn ProviderClient>,
+    /// Audit events written in batches off the request path (gateway calls).
+    pub audit_queue: Arc<dyn AuditQueue>,
     pub clock: Arc<dyn Clock>,
 }
 

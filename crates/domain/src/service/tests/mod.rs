@@ -17,8 +17,9 @@ use crate::error::Error;
 use crate::mask::SecretHints;
 use crate::owner::{InstanceId, UserId};
 use crate::ports::{
-    MockAuditLog, MockClock, MockConfigRepository, MockProviderProbe, MockSecretCipher,
-    MockSettingsDocumentRepository, MockTaskAssignmentRepository,
+    MockAuditLog, MockAuditQueue, MockClock, MockConfigRepository, MockProviderClient,
+    MockProviderProbe, MockSecretCipher, MockSettingsDocumentRepository,
+    MockTaskAssignmentRepository,
 };
 use crate::probe::{FailureClass, ProbeOutcome, ProbeRequest};
 use crate::secret::{SealedSecret, SecretValue, StoredSecret};
@@ -118,6 +119,7 @@ struct Fixture {
     documents: MockSettingsDocumentRepository,
     cipher: MockSecretCipher,
     probe: MockProviderProbe,
+    client: MockProviderClient,
     events: Arc<Mutex<Vec<AuditEvent>>>,
     catalog: Catalog,
 }
@@ -134,6 +136,7 @@ impl Fixture {
             documents: MockSettingsDocumentRepository::new(),
             cipher,
             probe: MockProviderProbe::new(),
+            client: MockProviderClient::new(),
             events: Arc::default(),
             catalog: Catalog::all(),
         }
@@ -154,6 +157,11 @@ impl Fixture {
         });
         let mut clock = MockClock::new();
         clock.expect_now().return_const(t(100));
+        let mut queue = MockAuditQueue::new();
+        let queued = self.events.clone();
+        queue
+            .expect_submit()
+            .returning(move |e| queued.lock().unwrap().push(e));
         let ports = Ports {
             configs: Arc::new(self.configs),
             tasks: Arc::new(self.tasks),
@@ -161,6 +169,8 @@ impl Fixture {
             audit: Arc::new(audit),
             cipher: Arc::new(self.cipher),
             probe: Arc::new(self.probe),
+            client: Arc::new(self.client),
+            audit_queue: Arc::new(queue),
             clock: Arc::new(clock),
         };
         (SettingsService::new(ports, self.catalog), self.events)
