@@ -4,6 +4,8 @@
 //! [`Error::Conflict`], a refused connection [`Error::Unavailable`]); transports map
 //! [`Error::code`] to a status once, at the edge. No variant ever carries a secret.
 
+use crate::forward::ForwardFailure;
+
 /// Whether a client-supplied name (provider, field, path segment) may be repeated in a message:
 /// only identifier-like names are, so a key pasted into the wrong place never comes back.
 pub fn is_repeatable(name: &str) -> bool {
@@ -38,6 +40,14 @@ pub enum ErrorCode {
     Forbidden,
     StoreUnavailable,
     SecretUnreadable,
+    /// The outbound policy refused a gateway call's target.
+    UpstreamBlocked,
+    /// The provider did not answer a gateway call in time.
+    UpstreamTimeout,
+    /// The provider of a gateway call could not be reached.
+    UpstreamUnreachable,
+    /// A gateway call could not be built for the provider.
+    UpstreamInvalid,
     InternalError,
 }
 
@@ -55,6 +65,10 @@ impl ErrorCode {
             Self::Forbidden => "forbidden",
             Self::StoreUnavailable => "store_unavailable",
             Self::SecretUnreadable => "secret_unreadable",
+            Self::UpstreamBlocked => "upstream_blocked",
+            Self::UpstreamTimeout => "upstream_timeout",
+            Self::UpstreamUnreachable => "upstream_unreachable",
+            Self::UpstreamInvalid => "upstream_invalid",
             Self::InternalError => "internal_error",
         }
     }
@@ -102,6 +116,10 @@ pub enum Error {
     /// A stored ciphertext could not be opened (wrong master key, tampering, moved row).
     #[error("a stored secret could not be decrypted")]
     SecretUnreadable,
+    /// A gateway call got no answer from the provider (blocked by policy, timed out,
+    /// unreachable, or impossible to build).
+    #[error("{0}")]
+    Upstream(ForwardFailure),
     /// An invariant of the service itself failed; never caused by client input.
     #[error("internal error: {0}")]
     Internal(String),
@@ -131,6 +149,12 @@ impl Error {
             Self::Forbidden(_) => ErrorCode::Forbidden,
             Self::Unavailable(_) => ErrorCode::StoreUnavailable,
             Self::SecretUnreadable => ErrorCode::SecretUnreadable,
+            Self::Upstream(failure) => match failure {
+                ForwardFailure::Blocked(_) => ErrorCode::UpstreamBlocked,
+                ForwardFailure::Timeout(_) => ErrorCode::UpstreamTimeout,
+                ForwardFailure::Unreachable(_) => ErrorCode::UpstreamUnreachable,
+                ForwardFailure::Invalid(_) => ErrorCode::UpstreamInvalid,
+            },
             Self::Internal(_) => ErrorCode::InternalError,
         }
     }

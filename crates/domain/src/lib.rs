@@ -40,9 +40,9 @@ pub use owner::{InstanceId, Owner, OwnerKind, UserId};
 pub use probe::{FailureClass, ProbeOutcome, ProbeRequest};
 pub use secret::{SealedSecret, SecretBinding, SecretValue, StoredSecret};
 pub use service::{
-    choose, ConnectionTest, ConnectionTestResult, Ports, Resolution, ResolveRequest,
-    ResolvedCredential, ResolvedSource, RewrapReport, SettingsService, SettingsUpdate,
-    SettingsView, UpsertOutcome, UpsertRequest,
+    choose, ConnectionTest, ConnectionTestResult, GatewayAnswer, GatewayCall, Ports, Resolution,
+    ResolveRequest, ResolvedCredential, ResolvedSource, RewrapReport, SettingsService,
+    SettingsUpdate, SettingsView, UpsertOutcome, UpsertRequest,
 };
 pub use task::{TaskAssignment, TaskName};
 pub use values::{BaseUrl, ConfigId, ModelName, Timestamp};

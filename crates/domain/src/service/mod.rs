@@ -7,6 +7,7 @@ mod active;
 mod configs;
 mod connection;
 mod credentials;
+mod gateway;
 mod plan;
 mod resolve;
 mod rewrap;
@@ -32,6 +33,7 @@ use crate::values::ConfigId;
 
 pub use configs::{UpsertOutcome, UpsertRequest};
 pub use connection::{ConnectionTest, ConnectionTestResult};
+pub use gateway::{GatewayAnswer, GatewayCall};
 pub use resolve::{choose, Resolution, ResolveRequest, ResolvedCredential, ResolvedSource};
 pub use rewrap::RewrapReport;
 pub use settings::{SettingsUpdate, SettingsView};

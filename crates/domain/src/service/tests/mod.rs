@@ -1,5 +1,6 @@
 //! Use-case tests over mocked ports.
 
+mod gateway;
 mod resolve;
 mod workflows;
 
