@@ -13,6 +13,7 @@ mod resolve;
 mod rewrap;
 mod settings;
 mod tasks;
+mod trail;
 
 #[cfg(test)]
 mod tests;
@@ -37,6 +38,7 @@ pub use gateway::{GatewayAnswer, GatewayCall};
 pub use resolve::{choose, Resolution, ResolveRequest, ResolvedCredential, ResolvedSource};
 pub use rewrap::RewrapReport;
 pub use settings::{SettingsUpdate, SettingsView};
+pub use trail::MAX_AUDIT_PAGE;
 
 /// The adapters a [`SettingsService`] runs on.
 #[derive(Clone)]
