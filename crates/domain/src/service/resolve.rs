@@ -218,7 +218,7 @@ fn searched(chain: &[Owner]) -> String {
 impl SettingsService {
     /// Resolves the credential of a call for a trusted backend (service tokens only): the
     /// resolution and the opened secrets. One read of the store, one decryption; audited,
-    /// answered or refused.
+    /// answered or refused, through the audit queue (off the request's path).
     pub async fn resolve(
         &self,
         actor: &Actor,
@@ -234,8 +234,7 @@ impl SettingsService {
             })
         }
         .await;
-        self.audit_resolution(actor, &request, result.as_ref().map(|c| &c.resolution))
-            .await;
+        self.audit_resolution(actor, &request, result.as_ref().map(|c| &c.resolution));
         result
     }
 
@@ -294,7 +293,7 @@ impl SettingsService {
             .collect()
     }
 
-    async fn audit_resolution(
+    fn audit_resolution(
         &self,
         actor: &Actor,
         request: &ResolveRequest,
@@ -333,6 +332,6 @@ impl SettingsService {
                 self.ports.clock.now(),
             )
         };
-        self.record(event).await;
+        self.ports.audit_queue.submit(event);
     }
 }
