@@ -25,7 +25,7 @@ pub(crate) fn success(f: Flavour, request: &Request, shared: &Shared) -> Respons
         .and_then(|ms| ms.parse::<u64>().ok())
         .map_or_else(|| shared.chunk_delay(), Duration::from_millis);
     let path = request.url.path();
-    match f {
+    let answer = match f {
         Flavour::Anthropic => anthropic(&body, gap),
         Flavour::Gemini | Flavour::Vertex => {
             let (model, method) = path
@@ -39,7 +39,11 @@ pub(crate) fn success(f: Flavour, request: &Request, shared: &Shared) -> Respons
         Flavour::Bedrock => bedrock(path),
         Flavour::Azure => azure(path, &body, gap),
         _ => openai(&body, gap),
-    }
+    };
+    // A cookie the gateway must not pass back, and an id it must.
+    answer
+        .insert_header("x-request-id", "req_fake")
+        .insert_header("set-cookie", "fake-session=1; Path=/; HttpOnly")
 }
 
 fn model_of(body: &Value, fallback: &str) -> String {

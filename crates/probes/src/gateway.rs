@@ -6,18 +6,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use bytes::Bytes;
 use llm_settings_domain::forward::{passes_downstream, passes_upstream};
 use llm_settings_domain::ports::ProviderClient;
 use llm_settings_domain::{
-    ByteStream, FailureClass, ForwardFailure, ForwardRequest, ForwardResponse, ProbeShape,
-    ProviderSpec, StreamFailure,
+    FailureClass, ForwardFailure, ForwardRequest, ForwardResponse, ProbeShape, ProviderSpec,
 };
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::Method;
 use tokio::time::Instant;
 use url::Url;
+use zeroize::Zeroizing;
 
+use crate::answer::{Body, Scrubber};
 use crate::credentials::{Credential, Fields};
 use crate::failure::Failure;
 use crate::google::{self, ServiceAccount, TokenCache};
@@ -121,6 +121,11 @@ impl Inner {
             secrets: &request.secrets,
             settings: &request.settings,
         };
+        let request_secrets: Vec<Zeroizing<String>> = request
+            .secrets
+            .values()
+            .map(|s| Zeroizing::new(s.expose().to_owned()))
+            .collect();
         let url = target_url(&fields, &request)?;
         let (client, checked) = self
             .network
@@ -168,10 +173,17 @@ impl Inner {
             }
             Ok(result) => result.map_err(|e| send_failure(&e, &self.limits))?,
         };
+        let status = response.status().as_u16();
+        // Error answers may echo the key; successful ones pass untouched and unbuffered.
+        let scrubber = if status >= 400 {
+            Scrubber::new(request_secrets.iter().map(|s| s.as_str()))
+        } else {
+            None
+        };
         Ok(ForwardResponse {
-            status: response.status().as_u16(),
+            status,
             headers: downstream_headers(response.headers()),
-            body: body_stream(response, self.limits.idle_timeout, deadline),
+            body: Body::new(response, self.limits.idle_timeout, deadline, scrubber).into_stream(),
         })
     }
 
@@ -218,7 +230,7 @@ impl Inner {
         &self,
         account: &ServiceAccount,
         deadline: Instant,
-    ) -> Result<zeroize::Zeroizing<String>, ForwardFailure> {
+    ) -> Result<Zeroizing<String>, ForwardFailure> {
         let token_url = google::token_url(self.google_token_url.as_ref()).map_err(refused)?;
         let out = Outbound {
             network: &self.network,
@@ -310,42 +322,6 @@ fn downstream_headers(headers: &HeaderMap) -> Vec<(String, Vec<u8>)> {
         .collect()
 }
 
-/// The answer's body as it arrives, within the idle and total limits; dropping it closes
-/// the connection.
-fn body_stream(response: reqwest::Response, idle: Duration, deadline: Instant) -> ByteStream {
-    Box::pin(futures_util::stream::unfold(
-        Some(response),
-        move |state| async move {
-            let mut response = state?;
-            let left = deadline.saturating_duration_since(Instant::now());
-            let wait = idle.min(left);
-            match tokio::time::timeout(wait, response.chunk()).await {
-                Ok(Ok(Some(chunk))) => Some((Ok::<Bytes, StreamFailure>(chunk), Some(response))),
-                Ok(Ok(None)) => None,
-                Ok(Err(_)) => Some((
-                    Err(StreamFailure(
-                        "the provider's answer broke off before its end".into(),
-                    )),
-                    None,
-                )),
-                Err(_) if wait < idle => Some((
-                    Err(StreamFailure(
-                        "the answer did not end within the gateway's total limit".into(),
-                    )),
-                    None,
-                )),
-                Err(_) => Some((
-                    Err(StreamFailure(format!(
-                        "the provider sent nothing for {}",
-                        shown(idle)
-                    ))),
-                    None,
-                )),
-            }
-        },
-    ))
-}
-
 /// Why a call failed before an answer arrived, never with the transport's own text.
 fn send_failure(error: &reqwest::Error, limits: &GatewaySettings) -> ForwardFailure {
     match cause_of(error) {
@@ -382,7 +358,7 @@ fn refused(failure: Failure) -> ForwardFailure {
 }
 
 /// A limit for messages: `1500 ms`, `10 s`.
-fn shown(limit: Duration) -> String {
+pub(crate) fn shown(limit: Duration) -> String {
     if limit.subsec_millis() == 0 {
         format!("{} s", limit.as_secs())
     } else {

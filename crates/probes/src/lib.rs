@@ -59,6 +59,7 @@ use llm_settings_domain::ports::ProviderProbe;
 use llm_settings_domain::{FailureClass, ProbeOutcome, ProbeRequest};
 use tokio::time::Instant;
 
+mod answer;
 mod credentials;
 mod failure;
 mod gateway;
