@@ -112,7 +112,7 @@ impl Inner {
     async fn send(
         &self,
         spec: &'static ProviderSpec,
-        request: ForwardRequest,
+        mut request: ForwardRequest,
         started: Instant,
     ) -> Result<ForwardResponse, ForwardFailure> {
         let local = spec.local || (self.compatible_is_local && spec.id == "openai_compatible");
@@ -121,11 +121,6 @@ impl Inner {
             secrets: &request.secrets,
             settings: &request.settings,
         };
-        let request_secrets: Vec<Zeroizing<String>> = request
-            .secrets
-            .values()
-            .map(|s| Zeroizing::new(s.expose().to_owned()))
-            .collect();
         let url = target_url(&fields, &request)?;
         let (client, checked) = self
             .network
@@ -162,7 +157,7 @@ impl Inner {
         let call = client
             .request(method, url)
             .headers(headers)
-            .body(request.body)
+            .body(std::mem::take(&mut request.body))
             .send();
         let response = match tokio::time::timeout_at(first_byte, call).await {
             Err(_) => {
@@ -176,7 +171,7 @@ impl Inner {
         let status = response.status().as_u16();
         // Error answers may echo the key; successful ones pass untouched and unbuffered.
         let scrubber = if status >= 400 {
-            Scrubber::new(request_secrets.iter().map(|s| s.as_str()))
+            Scrubber::new(request.secrets.values().map(|s| s.expose()))
         } else {
             None
         };
