@@ -374,32 +374,66 @@ fn success(f: Flavour, request: &Request) -> ResponseTemplate {
                 .collect();
             json_response(200, json!({ "object": "list", "data": data }))
         }
-        Flavour::OpenRouter => {
-            if request.url.path().ends_with("/key") {
-                return json_response(
-                    200,
-                    json!({ "data": {
-                        "label": "sk-or-v1-fak...e00",
-                        "limit": null,
-                        "usage": 1.25,
-                        "limit_remaining": null,
-                        "is_free_tier": false
-                    }}),
-                );
-            }
-            let path = request.url.path();
-            let known = models
+        Flavour::OpenRouter => openrouter_success(request),
+        Flavour::Anthropic | Flavour::Gemini | Flavour::Vertex => paged_success(f, request),
+        Flavour::Ollama => {
+            let list: Vec<Value> = models
                 .iter()
-                .any(|m| path.contains(&format!("/models/{m}/endpoints")));
-            if known {
-                json_response(200, json!({ "data": { "id": "model", "endpoints": [] } }))
-            } else {
-                json_response(
-                    404,
-                    json!({ "error": { "code": 404, "message": "Model not found" } }),
-                )
-            }
+                .map(|name| json!({ "name": name, "model": name, "size": 4_920_753_328_u64 }))
+                .collect();
+            json_response(200, json!({ "models": list }))
         }
+        Flavour::Azure => {
+            let data: Vec<Value> = models
+                .iter()
+                .map(|id| json!({ "id": id, "object": "model", "status": "succeeded" }))
+                .collect();
+            json_response(200, json!({ "object": "list", "data": data }))
+        }
+        Flavour::Bedrock => {
+            let list: Vec<Value> = models
+                .iter()
+                .map(|id| json!({ "modelId": id, "modelArn": format!("arn:aws:bedrock:us-east-1::foundation-model/{id}"), "providerName": "Fake" }))
+                .collect();
+            json_response(200, json!({ "modelSummaries": list }))
+        }
+        Flavour::GoogleToken | Flavour::Redirected => json_response(200, json!({})),
+    }
+}
+
+/// OpenRouter's key description, or its per-model lookup.
+fn openrouter_success(request: &Request) -> ResponseTemplate {
+    let models = Flavour::OpenRouter.models();
+    if request.url.path().ends_with("/key") {
+        return json_response(
+            200,
+            json!({ "data": {
+                "label": "sk-or-v1-fak...e00",
+                "limit": null,
+                "usage": 1.25,
+                "limit_remaining": null,
+                "is_free_tier": false
+            }}),
+        );
+    }
+    let path = request.url.path();
+    let known = models
+        .iter()
+        .any(|m| path.contains(&format!("/models/{m}/endpoints")));
+    if known {
+        json_response(200, json!({ "data": { "id": "model", "endpoints": [] } }))
+    } else {
+        json_response(
+            404,
+            json!({ "error": { "code": 404, "message": "Model not found" } }),
+        )
+    }
+}
+
+/// The paginated model lists of Anthropic, Gemini and Vertex AI.
+fn paged_success(f: Flavour, request: &Request) -> ResponseTemplate {
+    let models = f.models();
+    match f {
         Flavour::Anthropic => {
             let offset = query(request, "after_id")
                 .and_then(|after| models.iter().position(|m| *m == after).map(|i| i + 1))
@@ -439,28 +473,7 @@ fn success(f: Flavour, request: &Request) -> ResponseTemplate {
             }
             json_response(200, body)
         }
-        Flavour::Ollama => {
-            let list: Vec<Value> = models
-                .iter()
-                .map(|name| json!({ "name": name, "model": name, "size": 4_920_753_328_u64 }))
-                .collect();
-            json_response(200, json!({ "models": list }))
-        }
-        Flavour::Azure => {
-            let data: Vec<Value> = models
-                .iter()
-                .map(|id| json!({ "id": id, "object": "model", "status": "succeeded" }))
-                .collect();
-            json_response(200, json!({ "object": "list", "data": data }))
-        }
-        Flavour::Bedrock => {
-            let list: Vec<Value> = models
-                .iter()
-                .map(|id| json!({ "modelId": id, "modelArn": format!("arn:aws:bedrock:us-east-1::foundation-model/{id}"), "providerName": "Fake" }))
-                .collect();
-            json_response(200, json!({ "modelSummaries": list }))
-        }
-        Flavour::GoogleToken | Flavour::Redirected => json_response(200, json!({})),
+        _ => json_response(200, json!({})),
     }
 }
 
@@ -503,6 +516,78 @@ fn aws_error(status: u16, kind: &str, message: &str) -> ResponseTemplate {
 }
 
 fn error(f: Flavour, b: Behaviour, key: &str) -> ResponseTemplate {
+    use Behaviour::*;
+    match f {
+        Flavour::OpenAi
+        | Flavour::Compatible
+        | Flavour::Groq
+        | Flavour::DeepSeek
+        | Flavour::Xai
+        | Flavour::Mistral
+        | Flavour::OpenRouter => openai_family_error(f, b, key),
+        Flavour::Anthropic => match b {
+            Invalid => anthropic_error(401, "authentication_error", "invalid x-api-key"),
+            Forbidden => anthropic_error(403, "permission_error", "Your API key does not have permission to use the specified resource."),
+            Quota => anthropic_error(400, "invalid_request_error", "Your credit balance is too low to access the Anthropic API. Please go to Plans & Billing to upgrade or purchase credits."),
+            RateLimited => retry(anthropic_error(429, "rate_limit_error", "Number of requests has exceeded your per-minute rate limit")),
+            Overloaded => anthropic_error(529, "overloaded_error", "Overloaded"),
+            _ => anthropic_error(500, "api_error", "Internal server error"),
+        },
+        Flavour::Gemini | Flavour::Vertex => match b {
+            Invalid => google_error(400, "INVALID_ARGUMENT", "API key not valid. Please pass a valid API key.", Some(json!([{
+                "@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID", "domain": "googleapis.com",
+                "metadata": { "service": "generativelanguage.googleapis.com" }
+            }]))),
+            Forbidden => google_error(403, "PERMISSION_DENIED", "Permission denied on resource project.", Some(json!([{
+                "@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "IAM_PERMISSION_DENIED", "domain": "googleapis.com"
+            }]))),
+            Quota => google_error(429, "RESOURCE_EXHAUSTED", "You exceeded your current quota, please check your plan and billing details.", Some(json!([{
+                "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+                "violations": [{ "quotaMetric": "generativelanguage.googleapis.com/generate_requests_per_model_per_day", "quotaId": "GenerateRequestsPerDayPerProjectPerModel-FreeTier" }]
+            }]))),
+            RateLimited => google_error(429, "RESOURCE_EXHAUSTED", "Resource has been exhausted (e.g. check quota).", Some(json!([{
+                "@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": format!("{RETRY_AFTER_SECS}s")
+            }]))),
+            Overloaded => google_error(503, "UNAVAILABLE", "The model is overloaded. Please try again later.", None),
+            _ => google_error(500, "INTERNAL", "An internal error has occurred.", None),
+        },
+        Flavour::Ollama => {
+            let ollama = |status: u16, error: &str| json_response(status, json!({ "error": error }));
+            match b {
+                Invalid => ollama(401, "unauthorized"),
+                Forbidden => ollama(403, "forbidden"),
+                Quota => ollama(402, "insufficient credits"),
+                RateLimited => retry(ollama(429, "too many requests")),
+                Overloaded => ollama(503, "server busy, please try again.  maximum pending requests exceeded"),
+                _ => ollama(500, "llama runner process has terminated"),
+            }
+        }
+        Flavour::Azure => {
+            let azure = |status: u16, code: &str, message: &str| json_response(status, json!({ "error": { "code": code, "message": message } }));
+            match b {
+                Invalid => azure(401, "401", "Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a valid key for an active subscription and use a correct regional API endpoint for your resource."),
+                Forbidden => azure(403, "PermissionDenied", "Principal does not have access to API/Operation."),
+                Quota => azure(403, "403", "Out of call volume quota for OpenAI API. Quota will be replenished in 1 day."),
+                RateLimited => retry(azure(429, "429", "Requests to the ChatCompletions_Create Operation have exceeded call rate limit. Please retry after 7 seconds.")),
+                Overloaded => azure(503, "ServiceUnavailable", "The service is temporarily unable to process your request."),
+                _ => azure(500, "InternalServerError", "The server had an error while processing your request."),
+            }
+        }
+        Flavour::Bedrock => match b {
+            Invalid => aws_error(403, "UnrecognizedClientException", "The security token included in the request is invalid."),
+            Forbidden => aws_error(403, "AccessDeniedException", "User: arn:aws:iam::000000000000:user/fake is not authorized to perform: bedrock:ListFoundationModels"),
+            Quota => aws_error(400, "ServiceQuotaExceededException", "You have exceeded the service quota for this account."),
+            // Bedrock gives no Retry-After.
+            RateLimited => aws_error(429, "ThrottlingException", "Too many requests, please wait before trying again."),
+            Overloaded => aws_error(503, "ServiceUnavailableException", "Service Unavailable"),
+            _ => aws_error(500, "InternalServerException", "Internal Server Error"),
+        },
+        Flavour::GoogleToken | Flavour::Redirected => json_response(500, json!({})),
+    }
+}
+
+/// Errors of the OpenAI-style providers, each in its own words.
+fn openai_family_error(f: Flavour, b: Behaviour, key: &str) -> ResponseTemplate {
     use Behaviour::*;
     match f {
         Flavour::OpenAi | Flavour::Compatible => match b {
@@ -566,64 +651,7 @@ fn error(f: Flavour, b: Behaviour, key: &str) -> ResponseTemplate {
                 _ => or(500, "Internal Server Error"),
             }
         }
-        Flavour::Anthropic => match b {
-            Invalid => anthropic_error(401, "authentication_error", "invalid x-api-key"),
-            Forbidden => anthropic_error(403, "permission_error", "Your API key does not have permission to use the specified resource."),
-            Quota => anthropic_error(400, "invalid_request_error", "Your credit balance is too low to access the Anthropic API. Please go to Plans & Billing to upgrade or purchase credits."),
-            RateLimited => retry(anthropic_error(429, "rate_limit_error", "Number of requests has exceeded your per-minute rate limit")),
-            Overloaded => anthropic_error(529, "overloaded_error", "Overloaded"),
-            _ => anthropic_error(500, "api_error", "Internal server error"),
-        },
-        Flavour::Gemini | Flavour::Vertex => match b {
-            Invalid => google_error(400, "INVALID_ARGUMENT", "API key not valid. Please pass a valid API key.", Some(json!([{
-                "@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID", "domain": "googleapis.com",
-                "metadata": { "service": "generativelanguage.googleapis.com" }
-            }]))),
-            Forbidden => google_error(403, "PERMISSION_DENIED", "Permission denied on resource project.", Some(json!([{
-                "@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "IAM_PERMISSION_DENIED", "domain": "googleapis.com"
-            }]))),
-            Quota => google_error(429, "RESOURCE_EXHAUSTED", "You exceeded your current quota, please check your plan and billing details.", Some(json!([{
-                "@type": "type.googleapis.com/google.rpc.QuotaFailure",
-                "violations": [{ "quotaMetric": "generativelanguage.googleapis.com/generate_requests_per_model_per_day", "quotaId": "GenerateRequestsPerDayPerProjectPerModel-FreeTier" }]
-            }]))),
-            RateLimited => google_error(429, "RESOURCE_EXHAUSTED", "Resource has been exhausted (e.g. check quota).", Some(json!([{
-                "@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": format!("{RETRY_AFTER_SECS}s")
-            }]))),
-            Overloaded => google_error(503, "UNAVAILABLE", "The model is overloaded. Please try again later.", None),
-            _ => google_error(500, "INTERNAL", "An internal error has occurred.", None),
-        },
-        Flavour::Ollama => {
-            let ollama = |status: u16, error: &str| json_response(status, json!({ "error": error }));
-            match b {
-                Invalid => ollama(401, "unauthorized"),
-                Forbidden => ollama(403, "forbidden"),
-                Quota => ollama(402, "insufficient credits"),
-                RateLimited => retry(ollama(429, "too many requests")),
-                Overloaded => ollama(503, "server busy, please try again.  maximum pending requests exceeded"),
-                _ => ollama(500, "llama runner process has terminated"),
-            }
-        }
-        Flavour::Azure => {
-            let azure = |status: u16, code: &str, message: &str| json_response(status, json!({ "error": { "code": code, "message": message } }));
-            match b {
-                Invalid => azure(401, "401", "Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a valid key for an active subscription and use a correct regional API endpoint for your resource."),
-                Forbidden => azure(403, "PermissionDenied", "Principal does not have access to API/Operation."),
-                Quota => azure(403, "403", "Out of call volume quota for OpenAI API. Quota will be replenished in 1 day."),
-                RateLimited => retry(azure(429, "429", "Requests to the ChatCompletions_Create Operation have exceeded call rate limit. Please retry after 7 seconds.")),
-                Overloaded => azure(503, "ServiceUnavailable", "The service is temporarily unable to process your request."),
-                _ => azure(500, "InternalServerError", "The server had an error while processing your request."),
-            }
-        }
-        Flavour::Bedrock => match b {
-            Invalid => aws_error(403, "UnrecognizedClientException", "The security token included in the request is invalid."),
-            Forbidden => aws_error(403, "AccessDeniedException", "User: arn:aws:iam::000000000000:user/fake is not authorized to perform: bedrock:ListFoundationModels"),
-            Quota => aws_error(400, "ServiceQuotaExceededException", "You have exceeded the service quota for this account."),
-            // Bedrock gives no Retry-After.
-            RateLimited => aws_error(429, "ThrottlingException", "Too many requests, please wait before trying again."),
-            Overloaded => aws_error(503, "ServiceUnavailableException", "Service Unavailable"),
-            _ => aws_error(500, "InternalServerException", "Internal Server Error"),
-        },
-        Flavour::GoogleToken | Flavour::Redirected => json_response(500, json!({})),
+        _ => openai_error(500, "Internal Server Error", "server_error", None),
     }
 }
 

@@ -26,9 +26,12 @@ fn request(base: &str) -> ForwardRequest {
         method: "POST".into(),
         headers: vec![("content-type".into(), b"application/json".to_vec())],
         body: Bytes::from_static(BODY.as_bytes()),
-        secrets: [("api_key".to_owned(), SecretValue::new(Behaviour::Valid.key()))]
-            .into_iter()
-            .collect(),
+        secrets: [(
+            "api_key".to_owned(),
+            SecretValue::new(Behaviour::Valid.key()),
+        )]
+        .into_iter()
+        .collect(),
         settings: Default::default(),
     }
 }
@@ -94,19 +97,17 @@ async fn main() {
 
     for callers in [1, 16] {
         let (c, u) = (client.clone(), url.clone());
-        let (direct_rate, direct_p50) =
-            measure(callers, move || {
-                let (c, u) = (c.clone(), u.clone());
-                async move { direct(&c, &u).await }
-            })
-            .await;
+        let (direct_rate, direct_p50) = measure(callers, move || {
+            let (c, u) = (c.clone(), u.clone());
+            async move { direct(&c, &u).await }
+        })
+        .await;
         let (g, b) = (gateway.clone(), base.clone());
-        let (gateway_rate, gateway_p50) =
-            measure(callers, move || {
-                let (g, b) = (g.clone(), b.clone());
-                async move { forwarded(&g, &b).await }
-            })
-            .await;
+        let (gateway_rate, gateway_p50) = measure(callers, move || {
+            let (g, b) = (g.clone(), b.clone());
+            async move { forwarded(&g, &b).await }
+        })
+        .await;
         println!(
             "{callers:>2} callers: direct {direct_rate:>8.0}/s p50 {direct_p50:>9.1?} | \
              gateway client {gateway_rate:>8.0}/s p50 {gateway_p50:>9.1?} | ratio {:.2}",
