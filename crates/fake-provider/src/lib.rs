@@ -285,17 +285,20 @@ pub struct StreamRecord {
     pub end: StreamEnd,
 }
 
-/// A running fake provider; stops when dropped.
+/// A running fake provider; stops when dropped. It runs on a thread of its own (as wiremock
+/// does), so it answers whatever the test's runtime is doing.
 #[derive(Debug)]
 pub struct FakeProvider {
     address: SocketAddr,
     shared: Arc<server::Shared>,
-    task: tokio::task::JoinHandle<()>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl Drop for FakeProvider {
     fn drop(&mut self) {
-        self.task.abort();
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
     }
 }
 
@@ -308,18 +311,20 @@ impl FakeProvider {
     /// Starts the server with this pause between streamed chunks.
     #[allow(clippy::expect_used)] // Test support: a machine without loopback cannot test.
     pub async fn start_with_chunk_delay(delay: Duration) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.set_nonblocking(true).map(|()| l))
             .expect("the fake provider binds 127.0.0.1");
         let address = listener
             .local_addr()
             .expect("a bound listener has an address");
         let shared = Arc::new(server::Shared::new(format!("http://{address}"), delay));
-        let task = tokio::spawn(server::serve(listener, Arc::clone(&shared)));
+        let (stop, stopped) = tokio::sync::oneshot::channel();
+        server::spawn_thread(listener, Arc::clone(&shared), stopped)
+            .expect("the fake provider starts its thread");
         Self {
             address,
             shared,
-            task,
+            stop: Some(stop),
         }
     }
 

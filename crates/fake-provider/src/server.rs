@@ -14,7 +14,7 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 
 use crate::reply::{BodyPlan, FakeBody};
@@ -70,8 +70,34 @@ impl Shared {
     }
 }
 
-/// Accepts connections until the task is dropped; connections end with it.
-pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>) {
+/// Runs the server on a thread with its own runtime until `stop` fires (or its sender is
+/// dropped); every connection and stream ends with it.
+pub(crate) fn spawn_thread(
+    listener: std::net::TcpListener,
+    shared: Arc<Shared>,
+    stop: oneshot::Receiver<()>,
+) -> std::io::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    std::thread::Builder::new()
+        .name("fake-provider".to_owned())
+        .spawn(move || {
+            runtime.block_on(async move {
+                let Ok(listener) = TcpListener::from_std(listener) else {
+                    return;
+                };
+                tokio::select! {
+                    () = serve(listener, shared) => {}
+                    _ = stop => {}
+                }
+            });
+        })?;
+    Ok(())
+}
+
+/// Accepts connections until the future is dropped; connections end with it.
+async fn serve(listener: TcpListener, shared: Arc<Shared>) {
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {

@@ -7,43 +7,50 @@ use std::time::Duration;
 
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
-use tokio::task::JoinHandle;
+use tokio::sync::oneshot;
 
 /// Accepts connections, reads whatever comes, and never writes a byte. Counts the
-/// connections it accepted and those the client closed (a cancelled request).
+/// connections it accepted and those the client closed (a cancelled request). Runs on a
+/// thread of its own.
 #[derive(Debug)]
 pub struct SilentServer {
     address: SocketAddr,
     accepted: Arc<AtomicUsize>,
     closed: Arc<AtomicUsize>,
-    task: JoinHandle<()>,
+    stop: Option<oneshot::Sender<()>>,
 }
 
 impl SilentServer {
     /// Starts on 127.0.0.1 with a free port.
     pub async fn start() -> std::io::Result<Self> {
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        listener.set_nonblocking(true)?;
         let address = listener.local_addr()?;
         let accepted = Arc::new(AtomicUsize::new(0));
         let closed = Arc::new(AtomicUsize::new(0));
         let (a, c) = (Arc::clone(&accepted), Arc::clone(&closed));
-        let task = tokio::spawn(async move {
-            let mut held = tokio::task::JoinSet::new();
-            while let Ok((mut socket, _)) = listener.accept().await {
-                a.fetch_add(1, Ordering::SeqCst);
-                let c = Arc::clone(&c);
-                held.spawn(async move {
-                    let mut buffer = [0_u8; 4096];
-                    while matches!(socket.read(&mut buffer).await, Ok(n) if n > 0) {}
-                    c.fetch_add(1, Ordering::SeqCst);
+        let (stop, stopped) = oneshot::channel::<()>();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        std::thread::Builder::new()
+            .name("silent-server".to_owned())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let Ok(listener) = TcpListener::from_std(listener) else {
+                        return;
+                    };
+                    tokio::select! {
+                        () = hold(listener, a, c) => {}
+                        _ = stopped => {}
+                    }
                 });
-            }
-        });
+            })?;
         Ok(Self {
             address,
             accepted,
             closed,
-            task,
+            stop: Some(stop),
         })
     }
 
@@ -70,7 +77,23 @@ impl SilentServer {
 
 impl Drop for SilentServer {
     fn drop(&mut self) {
-        self.task.abort();
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Holds every connection open, reading until the client closes it.
+async fn hold(listener: TcpListener, accepted: Arc<AtomicUsize>, closed: Arc<AtomicUsize>) {
+    let mut held = tokio::task::JoinSet::new();
+    while let Ok((mut socket, _)) = listener.accept().await {
+        accepted.fetch_add(1, Ordering::SeqCst);
+        let closed = Arc::clone(&closed);
+        held.spawn(async move {
+            let mut buffer = [0_u8; 4096];
+            while matches!(socket.read(&mut buffer).await, Ok(n) if n > 0) {}
+            closed.fetch_add(1, Ordering::SeqCst);
+        });
     }
 }
 

@@ -250,3 +250,22 @@ async fn stalling_routes_and_silent_servers() {
         assert!(attempt.is_err(), "the connection never completes");
     }
 }
+
+#[tokio::test]
+async fn the_fake_answers_while_the_test_runtime_is_blocked() {
+    use std::io::{Read, Write};
+    let fake = FakeProvider::start().await;
+    // A blocking exchange on the test's only runtime thread: the fake runs on its own.
+    let mut stream = std::net::TcpStream::connect(fake.address()).unwrap();
+    let key = Behaviour::Valid.key();
+    write!(
+        stream,
+        "GET /openai/v1/models HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {key}\r\nConnection: close\r\n\r\n",
+        fake.address()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("gpt-4o"));
+}
