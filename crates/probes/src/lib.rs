@@ -5,7 +5,7 @@
 //! - [`HttpProbe`] implements the domain's [`ProviderProbe`] port. Each request shape of the
 //!   catalog ([`llm_settings_domain::ProbeShape`]) is one small module under `shapes`. A probe
 //!   never fails: every failure is a [`ProbeOutcome`] with a
-//!   [`FailureClass`](llm_settings_domain::FailureClass) and a short message of our own that
+//!   [`FailureClass`] and a short message of our own that
 //!   never holds a secret or the provider's body.
 //! - [`HttpGateway`] implements the domain's
 //!   [`ProviderClient`](llm_settings_domain::ports::ProviderClient) port: the client's request
