@@ -1,13 +1,16 @@
-//! The fake's answers, provider by provider, with each provider's real body shapes.
+//! The fake's answers, provider by provider, with each provider's real body shapes: who is
+//! calling (the credential picks the behaviour) and what the route answers.
 
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use wiremock::{Request, Respond, ResponseTemplate};
 
+use crate::reply::ResponseTemplate;
+use crate::server::Shared;
 use crate::{
-    sigv4, Behaviour, AZURE_DEPLOYMENT, GOOGLE_TOKEN_AUDIENCE, HUGE_BODY_BYTES, REDIRECT_TARGET,
-    RETRY_AFTER_SECS, SERVICE_ACCOUNT_PUBLIC_KEY, SLOW_DELAY, TOKEN_PATH,
+    chat, sigv4, Behaviour, ReceivedRequest as Request, GOOGLE_TOKEN_AUDIENCE, HUGE_BODY_BYTES,
+    REDIRECT_TARGET, RETRY_AFTER_SECS, SERVICE_ACCOUNT_PUBLIC_KEY, SLOW_DELAY, STALL_BODY_PATH,
+    STALL_HEADERS_PATH, TOKEN_PATH,
 };
 
 /// Page size of the paginated lists, small so that pagination is exercised.
@@ -92,35 +95,40 @@ impl Flavour {
         }
     }
 
-    /// `(method, path or regex)` pairs the flavour answers.
-    pub(crate) fn routes(self) -> Vec<(&'static str, String)> {
-        let p = self.prefix();
-        match self {
-            Self::OpenAi
-            | Self::DeepSeek
-            | Self::Xai
-            | Self::Mistral
-            | Self::Groq
-            | Self::Compatible => vec![("GET", format!("{p}/models"))],
-            Self::OpenRouter => vec![
-                ("GET", format!("{p}/key")),
-                ("GET", format!("^{p}/models/[^/]+/[^/]+/endpoints$")),
-            ],
-            Self::Anthropic => vec![("GET", format!("{p}/v1/models"))],
-            Self::Gemini => vec![("GET", format!("{p}/v1beta/models"))],
-            Self::Ollama => vec![("GET", format!("{p}/api/tags"))],
-            Self::Azure => vec![
-                ("GET", format!("{p}/openai/models")),
-                (
-                    "POST",
-                    format!("^{p}/openai/deployments/[^/]+/chat/completions$"),
-                ),
-            ],
-            Self::Bedrock => vec![("GET", format!("{p}/foundation-models"))],
-            Self::Vertex => vec![("GET", format!("{p}/v1beta1/publishers/google/models"))],
-            Self::GoogleToken => vec![("POST", TOKEN_PATH.to_owned())],
-            Self::Redirected => vec![("GET", REDIRECT_TARGET.to_owned())],
-        }
+    /// What a request to this flavour's `rest` of the path (after its prefix) asks for.
+    fn route(self, method: &str, rest: &str) -> Option<Kind> {
+        let segments: Vec<&str> = rest.trim_start_matches('/').split('/').collect();
+        let kind = match (self, method, segments.as_slice()) {
+            (Self::GoogleToken | Self::Redirected, ..) => return None,
+            (Self::OpenRouter, "GET", ["key"]) => Kind::Models,
+            (Self::OpenRouter, "GET", ["models", _, _, "endpoints"]) => Kind::Models,
+            (Self::Anthropic, "GET", ["v1", "models"]) => Kind::Models,
+            (Self::Anthropic, "POST", ["v1", "messages"]) => Kind::Chat,
+            (Self::Gemini, "GET", ["v1beta", "models"]) => Kind::Models,
+            (Self::Gemini, "POST", ["v1beta" | "v1", "models", model]) if is_generate(model) => {
+                Kind::Chat
+            }
+            (Self::Ollama, "GET", ["api", "tags"]) => Kind::Models,
+            (Self::Ollama, "POST", ["v1", "chat", "completions"]) => Kind::Chat,
+            (Self::Azure, "GET", ["openai", "models"]) => Kind::Models,
+            (Self::Azure, "POST", ["openai", "deployments", _, "chat", "completions"]) => {
+                Kind::Chat
+            }
+            (Self::Bedrock, "GET", ["foundation-models"]) => Kind::Models,
+            (Self::Bedrock, "POST", ["model", _, "converse" | "invoke"]) => Kind::Chat,
+            (Self::Vertex, "GET", ["v1beta1", "publishers", "google", "models"]) => Kind::Models,
+            (
+                Self::Vertex,
+                "POST",
+                ["v1" | "v1beta1", "projects", _, "locations", _, "publishers", "google", "models", model],
+            ) if is_generate(model) => Kind::Chat,
+            (Self::Anthropic | Self::Gemini | Self::Ollama | Self::Azure, ..)
+            | (Self::Bedrock | Self::Vertex, ..) => return None,
+            (_, "GET", ["models"]) => Kind::Models,
+            (_, "POST", ["chat", "completions"]) => Kind::Chat,
+            _ => return None,
+        };
+        Some(kind)
     }
 
     pub(crate) fn models(self) -> &'static [&'static str] {
@@ -158,12 +166,7 @@ impl Flavour {
     }
 }
 
-/// The wiremock responder of one flavour.
-pub(crate) struct Responder {
-    pub(crate) flavour: Flavour,
-}
-
-fn header<'r>(request: &'r Request, name: &str) -> Option<&'r str> {
+pub(crate) fn header<'r>(request: &'r Request, name: &str) -> Option<&'r str> {
     request.headers.get(name).and_then(|v| v.to_str().ok())
 }
 
@@ -171,7 +174,7 @@ fn bearer(request: &Request) -> Option<&str> {
     header(request, "authorization").and_then(|v| v.strip_prefix("Bearer "))
 }
 
-fn query(request: &Request, name: &str) -> Option<String> {
+pub(crate) fn query(request: &Request, name: &str) -> Option<String> {
     request
         .url
         .query_pairs()
@@ -179,100 +182,153 @@ fn query(request: &Request, name: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
-fn json_response(status: u16, body: Value) -> ResponseTemplate {
+pub(crate) fn json_response(status: u16, body: Value) -> ResponseTemplate {
     ResponseTemplate::new(status).set_body_json(body)
 }
 
-impl Respond for Responder {
-    fn respond(&self, request: &Request) -> ResponseTemplate {
-        let f = self.flavour;
-        match f {
-            Flavour::Redirected => json_response(200, json!({ "redirect": "followed" })),
-            Flavour::GoogleToken => token_endpoint(request),
-            Flavour::Bedrock => {
-                let behaviour = match sigv4::verify(request) {
-                    Ok(b) => b,
-                    Err(rejection) => return rejection.response(),
-                };
-                answer(f, behaviour, request, "")
-            }
-            Flavour::Vertex => {
-                let behaviour = bearer(request)
-                    .and_then(|t| t.strip_prefix("fake-vertex-token-"))
-                    .and_then(Behaviour::from_name);
-                match behaviour {
-                    None => google_error(
-                        401,
-                        "UNAUTHENTICATED",
-                        "Request had invalid authentication credentials.",
-                        None,
+/// What a route is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// What a key test calls (model lists, key lookups, Azure's deployment check).
+    Models,
+    /// A completion, whole or streamed.
+    Chat,
+}
+
+/// `gemini-2.5-pro:generateContent` or `…:streamGenerateContent`.
+fn is_generate(model: &str) -> bool {
+    model.ends_with(":generateContent") || model.ends_with(":streamGenerateContent")
+}
+
+/// The answer to any request the fake receives.
+pub(crate) fn respond(request: &Request, shared: &Shared) -> ResponseTemplate {
+    let path = request.url.path();
+    let method = request.method.as_str();
+    if path.starts_with(STALL_HEADERS_PATH) {
+        return ResponseTemplate::no_answer();
+    }
+    if path.starts_with(STALL_BODY_PATH) {
+        return ResponseTemplate::stalled();
+    }
+    if path == TOKEN_PATH && method == "POST" {
+        return token_endpoint(request);
+    }
+    if path == REDIRECT_TARGET && method == "GET" {
+        return json_response(200, json!({ "redirect": "followed" }));
+    }
+    let routed = Flavour::ALL.into_iter().find_map(|f| {
+        let rest = path
+            .strip_prefix(f.prefix())
+            .filter(|r| r.starts_with('/'))?;
+        f.route(method, rest).map(|kind| (f, kind))
+    });
+    let Some((flavour, kind)) = routed else {
+        return json_response(
+            404,
+            json!({ "error": "the fake provider has no such route" }),
+        );
+    };
+    let (behaviour, key) = match caller(flavour, request) {
+        Ok(caller) => caller,
+        Err(refused) => return refused,
+    };
+    match kind {
+        Kind::Models => answer(flavour, behaviour, &key, || success(flavour, request)),
+        Kind::Chat => answer(flavour, behaviour, &key, || {
+            chat::success(flavour, request, shared)
+        }),
+    }
+}
+
+/// The behaviour the request's credential selects (and the key, for errors that echo it), or
+/// the provider's answer to a request it refuses before looking at the key.
+fn caller(f: Flavour, request: &Request) -> Result<(Behaviour, String), ResponseTemplate> {
+    let owned = |b: Behaviour, key: &str| Ok((b, key.to_owned()));
+    match f {
+        Flavour::Bedrock => sigv4::verify(request)
+            .map(|b| (b, String::new()))
+            .map_err(sigv4::Rejection::response),
+        Flavour::Vertex => {
+            let behaviour = bearer(request)
+                .and_then(|t| t.strip_prefix("fake-vertex-token-"))
+                .and_then(Behaviour::from_name);
+            match behaviour {
+                None => Err(google_error(
+                    401,
+                    "UNAUTHENTICATED",
+                    "Request had invalid authentication credentials.",
+                    None,
+                )),
+                Some(_) if header(request, "x-goog-user-project").is_none() => Err(google_error(
+                    403,
+                    "PERMISSION_DENIED",
+                    "No quota project was given.",
+                    Some(
+                        json!([{ "@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "USER_PROJECT_DENIED" }]),
                     ),
-                    Some(_) if header(request, "x-goog-user-project").is_none() => google_error(
-                        403,
-                        "PERMISSION_DENIED",
-                        "No quota project was given.",
-                        Some(
-                            json!([{ "@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "USER_PROJECT_DENIED" }]),
-                        ),
-                    ),
-                    Some(b) => answer(f, b, request, ""),
-                }
+                )),
+                Some(b) => owned(b, ""),
             }
-            Flavour::Anthropic => {
-                let key = header(request, "x-api-key").unwrap_or_default();
-                let b = Behaviour::of_key(key);
-                if b == Behaviour::Valid && header(request, "anthropic-version").is_none() {
-                    return anthropic_error(
-                        400,
-                        "invalid_request_error",
-                        "anthropic-version: header is required",
-                    );
-                }
-                answer(f, b, request, key)
+        }
+        Flavour::Anthropic => {
+            let key = header(request, "x-api-key").unwrap_or_default();
+            let b = Behaviour::of_key(key);
+            if b == Behaviour::Valid && header(request, "anthropic-version").is_none() {
+                return Err(anthropic_error(
+                    400,
+                    "invalid_request_error",
+                    "anthropic-version: header is required",
+                ));
             }
-            Flavour::Gemini => {
-                if query(request, "key").is_some() {
-                    return google_error(
-                        400,
-                        "INVALID_ARGUMENT",
-                        "This fake refuses API keys in the URL.",
-                        None,
-                    );
-                }
-                let key = header(request, "x-goog-api-key").unwrap_or_default();
-                answer(f, Behaviour::of_key(key), request, key)
+            owned(b, key)
+        }
+        Flavour::Gemini => {
+            if query(request, "key").is_some() {
+                return Err(google_error(
+                    400,
+                    "INVALID_ARGUMENT",
+                    "This fake refuses API keys in the URL.",
+                    None,
+                ));
             }
-            Flavour::Azure => {
-                if query(request, "api-version").is_none() {
-                    return json_response(
-                        404,
-                        json!({ "error": { "code": "404", "message": "Resource not found" } }),
-                    );
-                }
-                let key = header(request, "api-key").unwrap_or_default();
-                answer(f, Behaviour::of_key(key), request, key)
+            let key = header(request, "x-goog-api-key").unwrap_or_default();
+            owned(Behaviour::of_key(key), key)
+        }
+        Flavour::Azure => {
+            if query(request, "api-version").is_none() {
+                return Err(json_response(
+                    404,
+                    json!({ "error": { "code": "404", "message": "Resource not found" } }),
+                ));
             }
-            Flavour::OpenRouter if request.url.path().ends_with("/endpoints") => {
-                // The model catalogue is public: no key needed.
-                success(f, request)
-            }
-            Flavour::Ollama => match bearer(request) {
-                None => answer(f, Behaviour::Valid, request, ""),
-                Some(key) => answer(f, Behaviour::of_key(key), request, key),
-            },
-            _ => {
-                let key = bearer(request).unwrap_or_default();
-                answer(f, Behaviour::of_key(key), request, key)
-            }
+            let key = header(request, "api-key").unwrap_or_default();
+            owned(Behaviour::of_key(key), key)
+        }
+        // The model catalogue is public: no key needed.
+        Flavour::OpenRouter if request.url.path().ends_with("/endpoints") => {
+            owned(Behaviour::Valid, "")
+        }
+        Flavour::Ollama => match bearer(request) {
+            None => owned(Behaviour::Valid, ""),
+            Some(key) => owned(Behaviour::of_key(key), key),
+        },
+        _ => {
+            let key = bearer(request).unwrap_or_default();
+            owned(Behaviour::of_key(key), key)
         }
     }
 }
 
-/// The answer of a flavour for a behaviour.
-fn answer(f: Flavour, b: Behaviour, request: &Request, key: &str) -> ResponseTemplate {
+/// The answer of a flavour for a behaviour; `success` makes the valid key's answer.
+fn answer(
+    f: Flavour,
+    b: Behaviour,
+    key: &str,
+    success: impl FnOnce() -> ResponseTemplate,
+) -> ResponseTemplate {
     match b {
-        Behaviour::Valid => success(f, request),
-        Behaviour::Slow => success(f, request).set_delay(SLOW_DELAY),
+        Behaviour::Valid => success(),
+        Behaviour::Slow => success().set_delay(SLOW_DELAY),
         Behaviour::Redirect => {
             ResponseTemplate::new(302).insert_header("location", REDIRECT_TARGET)
         }
@@ -318,32 +374,66 @@ fn success(f: Flavour, request: &Request) -> ResponseTemplate {
                 .collect();
             json_response(200, json!({ "object": "list", "data": data }))
         }
-        Flavour::OpenRouter => {
-            if request.url.path().ends_with("/key") {
-                return json_response(
-                    200,
-                    json!({ "data": {
-                        "label": "sk-or-v1-fak...e00",
-                        "limit": null,
-                        "usage": 1.25,
-                        "limit_remaining": null,
-                        "is_free_tier": false
-                    }}),
-                );
-            }
-            let path = request.url.path();
-            let known = models
+        Flavour::OpenRouter => openrouter_success(request),
+        Flavour::Anthropic | Flavour::Gemini | Flavour::Vertex => paged_success(f, request),
+        Flavour::Ollama => {
+            let list: Vec<Value> = models
                 .iter()
-                .any(|m| path.contains(&format!("/models/{m}/endpoints")));
-            if known {
-                json_response(200, json!({ "data": { "id": "model", "endpoints": [] } }))
-            } else {
-                json_response(
-                    404,
-                    json!({ "error": { "code": 404, "message": "Model not found" } }),
-                )
-            }
+                .map(|name| json!({ "name": name, "model": name, "size": 4_920_753_328_u64 }))
+                .collect();
+            json_response(200, json!({ "models": list }))
         }
+        Flavour::Azure => {
+            let data: Vec<Value> = models
+                .iter()
+                .map(|id| json!({ "id": id, "object": "model", "status": "succeeded" }))
+                .collect();
+            json_response(200, json!({ "object": "list", "data": data }))
+        }
+        Flavour::Bedrock => {
+            let list: Vec<Value> = models
+                .iter()
+                .map(|id| json!({ "modelId": id, "modelArn": format!("arn:aws:bedrock:us-east-1::foundation-model/{id}"), "providerName": "Fake" }))
+                .collect();
+            json_response(200, json!({ "modelSummaries": list }))
+        }
+        Flavour::GoogleToken | Flavour::Redirected => json_response(200, json!({})),
+    }
+}
+
+/// OpenRouter's key description, or its per-model lookup.
+fn openrouter_success(request: &Request) -> ResponseTemplate {
+    let models = Flavour::OpenRouter.models();
+    if request.url.path().ends_with("/key") {
+        return json_response(
+            200,
+            json!({ "data": {
+                "label": "sk-or-v1-fak...e00",
+                "limit": null,
+                "usage": 1.25,
+                "limit_remaining": null,
+                "is_free_tier": false
+            }}),
+        );
+    }
+    let path = request.url.path();
+    let known = models
+        .iter()
+        .any(|m| path.contains(&format!("/models/{m}/endpoints")));
+    if known {
+        json_response(200, json!({ "data": { "id": "model", "endpoints": [] } }))
+    } else {
+        json_response(
+            404,
+            json!({ "error": { "code": 404, "message": "Model not found" } }),
+        )
+    }
+}
+
+/// The paginated model lists of Anthropic, Gemini and Vertex AI.
+fn paged_success(f: Flavour, request: &Request) -> ResponseTemplate {
+    let models = f.models();
+    match f {
         Flavour::Anthropic => {
             let offset = query(request, "after_id")
                 .and_then(|after| models.iter().position(|m| *m == after).map(|i| i + 1))
@@ -383,50 +473,7 @@ fn success(f: Flavour, request: &Request) -> ResponseTemplate {
             }
             json_response(200, body)
         }
-        Flavour::Ollama => {
-            let list: Vec<Value> = models
-                .iter()
-                .map(|name| json!({ "name": name, "model": name, "size": 4_920_753_328_u64 }))
-                .collect();
-            json_response(200, json!({ "models": list }))
-        }
-        Flavour::Azure => {
-            if request.method.as_str() == "POST" {
-                let path = request.url.path();
-                if path.contains(&format!("/deployments/{AZURE_DEPLOYMENT}/")) {
-                    // The deployment exists and rejects the empty message list.
-                    return json_response(
-                        400,
-                        json!({ "error": {
-                            "message": "[] is too short - 'messages'",
-                            "type": "invalid_request_error",
-                            "param": null,
-                            "code": null
-                        }}),
-                    );
-                }
-                return json_response(
-                    404,
-                    json!({ "error": {
-                        "code": "DeploymentNotFound",
-                        "message": "The API deployment for this resource does not exist. If you created the deployment within the last 5 minutes, please wait a moment and try again."
-                    }}),
-                );
-            }
-            let data: Vec<Value> = models
-                .iter()
-                .map(|id| json!({ "id": id, "object": "model", "status": "succeeded" }))
-                .collect();
-            json_response(200, json!({ "object": "list", "data": data }))
-        }
-        Flavour::Bedrock => {
-            let list: Vec<Value> = models
-                .iter()
-                .map(|id| json!({ "modelId": id, "modelArn": format!("arn:aws:bedrock:us-east-1::foundation-model/{id}"), "providerName": "Fake" }))
-                .collect();
-            json_response(200, json!({ "modelSummaries": list }))
-        }
-        Flavour::GoogleToken | Flavour::Redirected => json_response(200, json!({})),
+        _ => json_response(200, json!({})),
     }
 }
 
@@ -469,6 +516,78 @@ fn aws_error(status: u16, kind: &str, message: &str) -> ResponseTemplate {
 }
 
 fn error(f: Flavour, b: Behaviour, key: &str) -> ResponseTemplate {
+    use Behaviour::*;
+    match f {
+        Flavour::OpenAi
+        | Flavour::Compatible
+        | Flavour::Groq
+        | Flavour::DeepSeek
+        | Flavour::Xai
+        | Flavour::Mistral
+        | Flavour::OpenRouter => openai_family_error(f, b, key),
+        Flavour::Anthropic => match b {
+            Invalid => anthropic_error(401, "authentication_error", "invalid x-api-key"),
+            Forbidden => anthropic_error(403, "permission_error", "Your API key does not have permission to use the specified resource."),
+            Quota => anthropic_error(400, "invalid_request_error", "Your credit balance is too low to access the Anthropic API. Please go to Plans & Billing to upgrade or purchase credits."),
+            RateLimited => retry(anthropic_error(429, "rate_limit_error", "Number of requests has exceeded your per-minute rate limit")),
+            Overloaded => anthropic_error(529, "overloaded_error", "Overloaded"),
+            _ => anthropic_error(500, "api_error", "Internal server error"),
+        },
+        Flavour::Gemini | Flavour::Vertex => match b {
+            Invalid => google_error(400, "INVALID_ARGUMENT", "API key not valid. Please pass a valid API key.", Some(json!([{
+                "@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID", "domain": "googleapis.com",
+                "metadata": { "service": "generativelanguage.googleapis.com" }
+            }]))),
+            Forbidden => google_error(403, "PERMISSION_DENIED", "Permission denied on resource project.", Some(json!([{
+                "@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "IAM_PERMISSION_DENIED", "domain": "googleapis.com"
+            }]))),
+            Quota => google_error(429, "RESOURCE_EXHAUSTED", "You exceeded your current quota, please check your plan and billing details.", Some(json!([{
+                "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+                "violations": [{ "quotaMetric": "generativelanguage.googleapis.com/generate_requests_per_model_per_day", "quotaId": "GenerateRequestsPerDayPerProjectPerModel-FreeTier" }]
+            }]))),
+            RateLimited => google_error(429, "RESOURCE_EXHAUSTED", "Resource has been exhausted (e.g. check quota).", Some(json!([{
+                "@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": format!("{RETRY_AFTER_SECS}s")
+            }]))),
+            Overloaded => google_error(503, "UNAVAILABLE", "The model is overloaded. Please try again later.", None),
+            _ => google_error(500, "INTERNAL", "An internal error has occurred.", None),
+        },
+        Flavour::Ollama => {
+            let ollama = |status: u16, error: &str| json_response(status, json!({ "error": error }));
+            match b {
+                Invalid => ollama(401, "unauthorized"),
+                Forbidden => ollama(403, "forbidden"),
+                Quota => ollama(402, "insufficient credits"),
+                RateLimited => retry(ollama(429, "too many requests")),
+                Overloaded => ollama(503, "server busy, please try again.  maximum pending requests exceeded"),
+                _ => ollama(500, "llama runner process has terminated"),
+            }
+        }
+        Flavour::Azure => {
+            let azure = |status: u16, code: &str, message: &str| json_response(status, json!({ "error": { "code": code, "message": message } }));
+            match b {
+                Invalid => azure(401, "401", "Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a valid key for an active subscription and use a correct regional API endpoint for your resource."),
+                Forbidden => azure(403, "PermissionDenied", "Principal does not have access to API/Operation."),
+                Quota => azure(403, "403", "Out of call volume quota for OpenAI API. Quota will be replenished in 1 day."),
+                RateLimited => retry(azure(429, "429", "Requests to the ChatCompletions_Create Operation have exceeded call rate limit. Please retry after 7 seconds.")),
+                Overloaded => azure(503, "ServiceUnavailable", "The service is temporarily unable to process your request."),
+                _ => azure(500, "InternalServerError", "The server had an error while processing your request."),
+            }
+        }
+        Flavour::Bedrock => match b {
+            Invalid => aws_error(403, "UnrecognizedClientException", "The security token included in the request is invalid."),
+            Forbidden => aws_error(403, "AccessDeniedException", "User: arn:aws:iam::000000000000:user/fake is not authorized to perform: bedrock:ListFoundationModels"),
+            Quota => aws_error(400, "ServiceQuotaExceededException", "You have exceeded the service quota for this account."),
+            // Bedrock gives no Retry-After.
+            RateLimited => aws_error(429, "ThrottlingException", "Too many requests, please wait before trying again."),
+            Overloaded => aws_error(503, "ServiceUnavailableException", "Service Unavailable"),
+            _ => aws_error(500, "InternalServerException", "Internal Server Error"),
+        },
+        Flavour::GoogleToken | Flavour::Redirected => json_response(500, json!({})),
+    }
+}
+
+/// Errors of the OpenAI-style providers, each in its own words.
+fn openai_family_error(f: Flavour, b: Behaviour, key: &str) -> ResponseTemplate {
     use Behaviour::*;
     match f {
         Flavour::OpenAi | Flavour::Compatible => match b {
@@ -532,64 +651,7 @@ fn error(f: Flavour, b: Behaviour, key: &str) -> ResponseTemplate {
                 _ => or(500, "Internal Server Error"),
             }
         }
-        Flavour::Anthropic => match b {
-            Invalid => anthropic_error(401, "authentication_error", "invalid x-api-key"),
-            Forbidden => anthropic_error(403, "permission_error", "Your API key does not have permission to use the specified resource."),
-            Quota => anthropic_error(400, "invalid_request_error", "Your credit balance is too low to access the Anthropic API. Please go to Plans & Billing to upgrade or purchase credits."),
-            RateLimited => retry(anthropic_error(429, "rate_limit_error", "Number of requests has exceeded your per-minute rate limit")),
-            Overloaded => anthropic_error(529, "overloaded_error", "Overloaded"),
-            _ => anthropic_error(500, "api_error", "Internal server error"),
-        },
-        Flavour::Gemini | Flavour::Vertex => match b {
-            Invalid => google_error(400, "INVALID_ARGUMENT", "API key not valid. Please pass a valid API key.", Some(json!([{
-                "@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID", "domain": "googleapis.com",
-                "metadata": { "service": "generativelanguage.googleapis.com" }
-            }]))),
-            Forbidden => google_error(403, "PERMISSION_DENIED", "Permission denied on resource project.", Some(json!([{
-                "@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "IAM_PERMISSION_DENIED", "domain": "googleapis.com"
-            }]))),
-            Quota => google_error(429, "RESOURCE_EXHAUSTED", "You exceeded your current quota, please check your plan and billing details.", Some(json!([{
-                "@type": "type.googleapis.com/google.rpc.QuotaFailure",
-                "violations": [{ "quotaMetric": "generativelanguage.googleapis.com/generate_requests_per_model_per_day", "quotaId": "GenerateRequestsPerDayPerProjectPerModel-FreeTier" }]
-            }]))),
-            RateLimited => google_error(429, "RESOURCE_EXHAUSTED", "Resource has been exhausted (e.g. check quota).", Some(json!([{
-                "@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": format!("{RETRY_AFTER_SECS}s")
-            }]))),
-            Overloaded => google_error(503, "UNAVAILABLE", "The model is overloaded. Please try again later.", None),
-            _ => google_error(500, "INTERNAL", "An internal error has occurred.", None),
-        },
-        Flavour::Ollama => {
-            let ollama = |status: u16, error: &str| json_response(status, json!({ "error": error }));
-            match b {
-                Invalid => ollama(401, "unauthorized"),
-                Forbidden => ollama(403, "forbidden"),
-                Quota => ollama(402, "insufficient credits"),
-                RateLimited => retry(ollama(429, "too many requests")),
-                Overloaded => ollama(503, "server busy, please try again.  maximum pending requests exceeded"),
-                _ => ollama(500, "llama runner process has terminated"),
-            }
-        }
-        Flavour::Azure => {
-            let azure = |status: u16, code: &str, message: &str| json_response(status, json!({ "error": { "code": code, "message": message } }));
-            match b {
-                Invalid => azure(401, "401", "Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a valid key for an active subscription and use a correct regional API endpoint for your resource."),
-                Forbidden => azure(403, "PermissionDenied", "Principal does not have access to API/Operation."),
-                Quota => azure(403, "403", "Out of call volume quota for OpenAI API. Quota will be replenished in 1 day."),
-                RateLimited => retry(azure(429, "429", "Requests to the ChatCompletions_Create Operation have exceeded call rate limit. Please retry after 7 seconds.")),
-                Overloaded => azure(503, "ServiceUnavailable", "The service is temporarily unable to process your request."),
-                _ => azure(500, "InternalServerError", "The server had an error while processing your request."),
-            }
-        }
-        Flavour::Bedrock => match b {
-            Invalid => aws_error(403, "UnrecognizedClientException", "The security token included in the request is invalid."),
-            Forbidden => aws_error(403, "AccessDeniedException", "User: arn:aws:iam::000000000000:user/fake is not authorized to perform: bedrock:ListFoundationModels"),
-            Quota => aws_error(400, "ServiceQuotaExceededException", "You have exceeded the service quota for this account."),
-            // Bedrock gives no Retry-After.
-            RateLimited => aws_error(429, "ThrottlingException", "Too many requests, please wait before trying again."),
-            Overloaded => aws_error(503, "ServiceUnavailableException", "Service Unavailable"),
-            _ => aws_error(500, "InternalServerException", "Internal Server Error"),
-        },
-        Flavour::GoogleToken | Flavour::Redirected => json_response(500, json!({})),
+        _ => openai_error(500, "Internal Server Error", "server_error", None),
     }
 }
 

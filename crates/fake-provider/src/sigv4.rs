@@ -1,6 +1,6 @@
 //! Verifies Bedrock requests the way AWS does: the access key id picks the behaviour and the
-//! SigV4 signature must match one made with [`BEDROCK_SECRET_ACCESS_KEY`] for
-//! [`BEDROCK_REGION`].
+//! SigV4 signature — over the method, path, query, the headers named in `SignedHeaders` and
+//! the body — must match one made with [`BEDROCK_SECRET_ACCESS_KEY`] for [`BEDROCK_REGION`].
 
 use std::time::SystemTime;
 
@@ -8,9 +8,17 @@ use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
 use aws_sigv4::sign::v4;
 use serde_json::json;
-use wiremock::{Request, ResponseTemplate};
 
-use crate::{Behaviour, BEDROCK_REGION, BEDROCK_SECRET_ACCESS_KEY};
+use crate::reply::ResponseTemplate;
+use crate::{Behaviour, ReceivedRequest as Request, BEDROCK_REGION, BEDROCK_SECRET_ACCESS_KEY};
+
+/// Headers the signer adds itself, so they are not handed to it again.
+const ADDED_BY_SIGNER: [&str; 4] = [
+    "host",
+    "x-amz-date",
+    "x-amz-security-token",
+    "x-amz-content-sha256",
+];
 
 fn aws_error(status: u16, kind: &str, message: &str) -> ResponseTemplate {
     ResponseTemplate::new(status)
@@ -54,15 +62,20 @@ fn mismatch() -> Rejection {
 pub(crate) fn verify(request: &Request) -> Result<Behaviour, Rejection> {
     let header = |name: &str| request.headers.get(name).and_then(|v| v.to_str().ok());
     let authorization = header("authorization").ok_or_else(missing)?;
-    let credential = authorization
-        .split("Credential=")
-        .nth(1)
-        .and_then(|rest| rest.split('/').next())
+    let field = |name: &str| {
+        authorization
+            .split(&format!("{name}="))
+            .nth(1)
+            .and_then(|rest| rest.split([',', ' ']).next())
+    };
+    let credential = field("Credential")
+        .and_then(|c| c.split('/').next())
         .ok_or_else(missing)?;
     let behaviour = Behaviour::of_access_key_id(credential);
     if behaviour == Behaviour::Invalid {
         return Ok(behaviour);
     }
+    let signed_names = field("SignedHeaders").ok_or_else(missing)?;
     let amz_date = header("x-amz-date").ok_or_else(missing)?;
     let format = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
     let signed_at: SystemTime = time::PrimitiveDateTime::parse(amz_date, format)
@@ -74,6 +87,13 @@ pub(crate) fn verify(request: &Request) -> Result<Behaviour, Rejection> {
     if let Some(query) = request.url.query() {
         url.push('?');
         url.push_str(query);
+    }
+    let mut signed_headers = Vec::new();
+    for name in signed_names.split(';') {
+        if ADDED_BY_SIGNER.contains(&name) {
+            continue;
+        }
+        signed_headers.push((name, header(name).ok_or_else(mismatch)?));
     }
 
     let identity = Credentials::new(
@@ -96,7 +116,7 @@ pub(crate) fn verify(request: &Request) -> Result<Behaviour, Rejection> {
     let signable = SignableRequest::new(
         request.method.as_str(),
         url.as_str(),
-        std::iter::empty(),
+        signed_headers.into_iter(),
         SignableBody::Bytes(&request.body),
     )
     .map_err(|_| mismatch())?;

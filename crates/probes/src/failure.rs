@@ -216,7 +216,18 @@ fn class_of(status: StatusCode, s: &Signals) -> FailureClass {
     let code = status.as_u16();
 
     // Explicit signals first: several providers use 400/403/429 for more than one thing.
-    let invalid_key = s.reason(&["api_key_invalid"])
+    if says_invalid_key(s) {
+        return InvalidCredentials;
+    }
+    if says_quota(s) || code == 402 {
+        return QuotaExhausted;
+    }
+    class_of_rest(code, s)
+}
+
+/// Whether the answer says the key itself is wrong.
+fn says_invalid_key(s: &Signals) -> bool {
+    s.reason(&["api_key_invalid"])
         || s.code(&[
             "invalid_api_key",
             "authentication_error",
@@ -240,11 +251,12 @@ fn class_of(status: StatusCode, s: &Signals) -> FailureClass {
             "authentication fails",
             "security token included in the request is invalid",
             "signature we calculated does not match",
-        ]);
-    if invalid_key {
-        return InvalidCredentials;
-    }
-    let quota = s.code(&[
+        ])
+}
+
+/// Whether the answer says the account's quota or credit is used up.
+fn says_quota(s: &Signals) -> bool {
+    s.code(&[
         "insufficient_quota",
         "billing_error",
         "billing_hard_limit_reached",
@@ -258,10 +270,12 @@ fn class_of(status: StatusCode, s: &Signals) -> FailureClass {
         "out of call volume quota",
     ]) || (s.code(&["resource_exhausted"])
         && s.retry_delay.is_none()
-        && s.reason_contains("perday"));
-    if quota || code == 402 {
-        return QuotaExhausted;
-    }
+        && s.reason_contains("perday"))
+}
+
+/// Status and signals after the key and quota checks.
+fn class_of_rest(code: u16, s: &Signals) -> FailureClass {
+    use FailureClass::*;
     if code == 529 || s.code(&["overloaded_error"]) {
         return ProviderOverloaded;
     }

@@ -1,145 +1,96 @@
-//! HTTP probes: test LLM provider credentials against the real provider APIs, cheaply, without
-//! ever becoming an SSRF hole.
+//! The one outbound adapter: HTTP probes that test LLM provider credentials against the real
+//! provider APIs, and the gateway client that forwards calls with a stored credential —
+//! under one outbound policy, with one place that injects credentials, never an SSRF hole.
 //!
-//! [`HttpProbe`] implements the domain's [`ProviderProbe`] port. Each request shape of the
-//! catalog ([`llm_settings_domain::ProbeShape`]) is one small module under `shapes`; every
-//! request goes through the same outbound path (`outbound`), which enforces the
-//! [`AllowList`]-aware address policy, pins the connection to the checked address, refuses
-//! redirects and proxies, caps the body, and shares one deadline per probe. A probe never
-//! fails: every failure is a [`ProbeOutcome`] with a
-//! [`FailureClass`](llm_settings_domain::FailureClass) and a short message of our own that
-//! never holds a secret or the provider's body.
+//! - [`HttpProbe`] implements the domain's [`ProviderProbe`] port. Each request shape of the
+//!   catalog ([`llm_settings_domain::ProbeShape`]) is one small module under `shapes`. A probe
+//!   never fails: every failure is a [`ProbeOutcome`] with a
+//!   [`FailureClass`] and a short message of our own that
+//!   never holds a secret or the provider's body.
+//! - [`HttpGateway`] implements the domain's
+//!   [`ProviderClient`](llm_settings_domain::ports::ProviderClient) port: the client's request
+//!   goes to `{base URL}/{path}?{query}` with the credential injected the provider's way
+//!   (Bearer, `x-api-key`, `x-goog-api-key`, `api-key`, Bedrock SigV4 over the forwarded
+//!   request, a Vertex AI access token cached until shortly before it expires), and the
+//!   answer streams back chunk by chunk.
+//!
+//! Both send through long-lived pooled clients, one per policy class, whose DNS resolver
+//! checks every address a name resolves to before connecting (so the checked address is the
+//! one connected); IP-literal hosts in any spelling and allow-list `host:port` entries are
+//! checked before sending. Redirects are never followed and no proxy is used. Cloud
+//! providers reach public addresses only; local providers (`ollama`, `deepseek_local`) also
+//! reach what the operator lists for them.
+//!
+//! # Configuration
+//!
+//! | variable | meaning | default |
+//! |---|---|---|
+//! | `LLM_SETTINGS_PROBE_ALLOW_HOSTS` | hosts, `host:port` or CIDRs any provider may reach although private | none |
+//! | `LLM_SETTINGS_LOCAL_PROVIDER_HOSTS` | hosts, `host:port` or CIDRs local providers may reach; other private targets are blocked for them too (a user could otherwise map the internal network) | `localhost, 127.0.0.0/8, ::1` |
+//! | `LLM_SETTINGS_PROBE_TIMEOUT_MS` | deadline of one probe | `10000` |
+//! | `LLM_SETTINGS_GATEWAY_CONNECT_TIMEOUT_MS` | resolution and connection of a forwarded call | `10000` |
+//! | `LLM_SETTINGS_GATEWAY_FIRST_BYTE_TIMEOUT_MS` | from sending to the provider's status and headers | `300000` |
+//! | `LLM_SETTINGS_GATEWAY_IDLE_TIMEOUT_MS` | silence between two chunks of an answer | `120000` |
+//! | `LLM_SETTINGS_GATEWAY_TOTAL_TIMEOUT_MS` | a whole forwarded call, to the answer's last byte | `900000` |
+//!
+//! [`ProbeSettings::from_lookup`] and [`GatewaySettings::from_lookup`] read them through a
+//! lookup function (the environment, a file); `from_env` reads the process environment.
+//!
+//! ```no_run
+//! # fn wire() -> Result<(), llm_settings_probes::ProbeSetupError> {
+//! use llm_settings_probes::{GatewaySettings, HttpGateway, HttpProbe, ProbeSettings};
+//! let policy = ProbeSettings::from_env()?;
+//! let probe = HttpProbe::new(policy.clone())?;
+//! let gateway = HttpGateway::new(&policy, GatewaySettings::from_env()?)?;
+//! # let _ = (probe, gateway);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! A limit hit before the provider's status and headers arrive is
+//! [`ForwardFailure::Timeout`](llm_settings_domain::ForwardFailure::Timeout); after that
+//! the body stream yields a [`StreamFailure`](llm_settings_domain::StreamFailure) and ends.
+//! Dropping the response, its body or the pending call closes the upstream connection.
 
-use std::time::Duration;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use llm_settings_domain::ports::ProviderProbe;
 use llm_settings_domain::{FailureClass, ProbeOutcome, ProbeRequest};
 use tokio::time::Instant;
-use url::Url;
 
+mod answer;
+mod credentials;
 mod failure;
+mod gateway;
+mod google;
 mod models;
+mod network;
 mod outbound;
 mod policy;
+mod settings;
 mod shapes;
 
+pub use gateway::HttpGateway;
 pub use policy::{AllowList, AllowListError};
+pub use settings::{
+    GatewaySettings, ProbeSettings, ProbeSetupError, ALLOW_HOSTS_ENV,
+    GATEWAY_CONNECT_TIMEOUT_MS_ENV, GATEWAY_FIRST_BYTE_TIMEOUT_MS_ENV, GATEWAY_IDLE_TIMEOUT_MS_ENV,
+    GATEWAY_TOTAL_TIMEOUT_MS_ENV, LOCAL_PROVIDER_HOSTS_ENV, TIMEOUT_MS_ENV,
+};
 
 /// Google's OAuth token endpoint used for Vertex AI (also the audience of the signed JWT).
 pub const GOOGLE_TOKEN_URL: &str = "https://oauth2.googleapis.com/token";
-
-/// Environment variable holding the allow list (see [`AllowList::parse`]).
-pub const ALLOW_HOSTS_ENV: &str = "LLM_SETTINGS_PROBE_ALLOW_HOSTS";
-/// Environment variable holding the probe deadline in milliseconds.
-pub const TIMEOUT_MS_ENV: &str = "LLM_SETTINGS_PROBE_TIMEOUT_MS";
-
-/// Why the probe adapter could not be set up (a configuration mistake caught at start).
-#[derive(Debug, thiserror::Error)]
-pub enum ProbeSetupError {
-    /// `LLM_SETTINGS_PROBE_ALLOW_HOSTS` has an entry that cannot be parsed.
-    #[error(transparent)]
-    AllowList(#[from] AllowListError),
-    /// The deadline is zero or not a number of milliseconds.
-    #[error("invalid {TIMEOUT_MS_ENV}: {0}")]
-    Timeout(String),
-    /// A limit is zero.
-    #[error("invalid probe setting: {0}")]
-    Limit(&'static str),
-    /// The Google token URL override is not an http(s) URL.
-    #[error("invalid Google token URL: {0}")]
-    TokenUrl(String),
-    /// The HTTP client (TLS backend) could not be initialised.
-    #[error("the probe HTTP client could not be initialised: {0}")]
-    Client(String),
-}
-
-/// How probes behave: deadline, reachable private hosts and size limits.
-#[derive(Debug, Clone)]
-pub struct ProbeSettings {
-    /// Deadline of one probe, DNS, every page and the token exchange included.
-    pub timeout: Duration,
-    /// Private hosts and networks any provider may reach.
-    pub allow: AllowList,
-    /// Largest response body read; a larger one is an invalid response.
-    pub max_body_bytes: usize,
-    /// Most model ids reported in an outcome.
-    pub max_models: usize,
-    /// Most pages of a paginated model list fetched by one probe.
-    pub max_pages: usize,
-    /// Treat `openai_compatible` as a local provider (may reach private addresses).
-    pub compatible_is_local: bool,
-    /// Replaces Google's token URL for Vertex AI (tests, private Google endpoints); `None`
-    /// means [`GOOGLE_TOKEN_URL`]. Set only by code, never from a request or from the
-    /// `token_uri` of a service-account file; requests to it still pass the outbound policy.
-    pub google_token_url: Option<Url>,
-}
-
-impl Default for ProbeSettings {
-    fn default() -> Self {
-        Self {
-            timeout: Self::DEFAULT_TIMEOUT,
-            allow: AllowList::none(),
-            max_body_bytes: 1024 * 1024,
-            max_models: 200,
-            max_pages: 10,
-            compatible_is_local: false,
-            google_token_url: None,
-        }
-    }
-}
-
-impl ProbeSettings {
-    /// `LLM_SETTINGS_PROBE_TIMEOUT_MS` default.
-    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
-
-    /// Settings from configuration values (`LLM_SETTINGS_PROBE_ALLOW_HOSTS`,
-    /// `LLM_SETTINGS_PROBE_TIMEOUT_MS`); `None` keeps the default.
-    pub fn from_values(
-        allow_hosts: Option<&str>,
-        timeout_ms: Option<&str>,
-    ) -> Result<Self, ProbeSetupError> {
-        let mut settings = Self::default();
-        if let Some(value) = allow_hosts {
-            settings.allow = AllowList::parse(value)?;
-        }
-        if let Some(value) = timeout_ms.map(str::trim).filter(|v| !v.is_empty()) {
-            let ms = value
-                .parse::<u64>()
-                .ok()
-                .filter(|ms| *ms > 0)
-                .ok_or_else(|| ProbeSetupError::Timeout(value.to_owned()))?;
-            settings.timeout = Duration::from_millis(ms);
-        }
-        Ok(settings)
-    }
-
-    /// Settings from the process environment.
-    pub fn from_env() -> Result<Self, ProbeSetupError> {
-        let allow = std::env::var(ALLOW_HOSTS_ENV).ok();
-        let timeout = std::env::var(TIMEOUT_MS_ENV).ok();
-        Self::from_values(allow.as_deref(), timeout.as_deref())
-    }
-
-    /// Sets [`ProbeSettings::google_token_url`] from text, checking it is an http(s) URL.
-    pub fn with_google_token_url(mut self, url: &str) -> Result<Self, ProbeSetupError> {
-        let parsed = Url::parse(url).map_err(|_| ProbeSetupError::TokenUrl(url.to_owned()))?;
-        if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(ProbeSetupError::TokenUrl(url.to_owned()));
-        }
-        self.google_token_url = Some(parsed);
-        Ok(self)
-    }
-}
 
 /// The reqwest-based [`ProviderProbe`].
 #[derive(Debug, Clone)]
 pub struct HttpProbe {
     settings: ProbeSettings,
+    network: Arc<network::Network>,
 }
 
 impl HttpProbe {
-    /// Checks the settings and that an HTTP client with TLS can be built.
+    /// Checks the settings and builds the pooled HTTP clients (TLS included).
     pub fn new(settings: ProbeSettings) -> Result<Self, ProbeSetupError> {
         if settings.timeout.is_zero() {
             return Err(ProbeSetupError::Timeout("0".into()));
@@ -150,11 +101,16 @@ impl HttpProbe {
         if settings.max_pages == 0 {
             return Err(ProbeSetupError::Limit("max_pages must be positive"));
         }
-        reqwest::Client::builder()
-            .no_proxy()
-            .build()
+        let reach = policy::Reach {
+            allow: settings.allow.clone(),
+            local_hosts: settings.local_hosts.clone(),
+        };
+        let network = network::Network::new(reach, settings.timeout)
             .map_err(|e| ProbeSetupError::Client(e.to_string()))?;
-        Ok(Self { settings })
+        Ok(Self {
+            settings,
+            network: Arc::new(network),
+        })
     }
 
     /// The settings in force.
@@ -172,7 +128,7 @@ impl ProviderProbe for HttpProbe {
             spec.local || (self.settings.compatible_is_local && spec.id == "openai_compatible");
         let ctx = shapes::Ctx {
             out: outbound::Outbound {
-                allow: &self.settings.allow,
+                network: &self.network,
                 local,
                 deadline: started + self.settings.timeout,
                 max_body_bytes: self.settings.max_body_bytes,
@@ -258,35 +214,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn settings_from_configuration_values() {
-        let s =
-            ProbeSettings::from_values(Some("gateway.internal, 10.0.0.0/8"), Some("2500")).unwrap();
-        assert_eq!(s.timeout, Duration::from_millis(2500));
-        assert!(!s.allow.is_empty());
-        let d = ProbeSettings::from_values(None, None).unwrap();
-        assert_eq!(d.timeout, ProbeSettings::DEFAULT_TIMEOUT);
-        assert!(d.allow.is_empty());
-        assert_eq!(d.max_body_bytes, 1024 * 1024);
-        assert!(matches!(
-            ProbeSettings::from_values(None, Some("0")),
-            Err(ProbeSetupError::Timeout(_))
-        ));
-        assert!(matches!(
-            ProbeSettings::from_values(None, Some("soon")),
-            Err(ProbeSetupError::Timeout(_))
-        ));
-        let err = ProbeSettings::from_values(Some("10.0.0.0/99"), None).unwrap_err();
-        assert!(err.to_string().contains(ALLOW_HOSTS_ENV));
-        assert!(ProbeSettings::default()
-            .with_google_token_url("file:///tmp/x")
-            .is_err());
-    }
-
-    #[test]
     fn setup_rejects_useless_limits() {
         assert!(HttpProbe::new(ProbeSettings::default()).is_ok());
         let zero = ProbeSettings {
-            timeout: Duration::ZERO,
+            timeout: std::time::Duration::ZERO,
             ..ProbeSettings::default()
         };
         assert!(HttpProbe::new(zero).is_err());

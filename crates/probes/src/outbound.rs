@@ -1,27 +1,25 @@
-//! The one way a probe talks to the network.
+//! Buffered requests: how a probe (and a token exchange) talks to the network.
 //!
-//! Every request: the URL (already parsed once) passes the [`TargetPolicy`]; a host name is
-//! resolved here and every address it resolves to is checked; the HTTP client is then pinned
-//! to exactly those addresses through a [`reqwest::dns::Resolve`] that knows no other name, so
-//! the connection goes to the address that was checked. No proxy from the environment, no
-//! redirects followed, the body read up to a cap, all within the probe's deadline.
+//! Every request goes through the [`Network`]: the URL (already parsed once) passes the
+//! policy's static checks, and the pooled client of its class resolves the host and checks
+//! every address before connecting. No proxy, no redirects followed, the body read up to a
+//! cap, all within the caller's deadline.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use llm_settings_domain::FailureClass;
-use reqwest::dns::{Addrs, Name, Resolve, Resolving};
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_LENGTH};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_LENGTH, USER_AGENT};
 use reqwest::{Method, StatusCode};
 use tokio::time::Instant;
 use url::Url;
 
 use crate::failure::Failure;
-use crate::policy::{AllowList, TargetPolicy};
+use crate::network::{cause_of, Cause, Network};
+use crate::policy::Refusal;
 
 /// The `User-Agent` of every probe request.
-const USER_AGENT: &str = concat!("llm-settings-probe/", env!("CARGO_PKG_VERSION"));
+const PROBE_USER_AGENT: &str = concat!("llm-settings-probe/", env!("CARGO_PKG_VERSION"));
 
 /// One request a probe shape wants to send.
 #[derive(Debug)]
@@ -29,7 +27,7 @@ pub(crate) struct OutboundRequest {
     pub(crate) method: Method,
     pub(crate) url: Url,
     pub(crate) headers: HeaderMap,
-    pub(crate) body: Option<Vec<u8>>,
+    pub(crate) body: Option<Bytes>,
 }
 
 impl OutboundRequest {
@@ -54,24 +52,6 @@ impl OutboundRequest {
         self.headers.insert(HeaderName::from_static(name), value);
         Ok(self)
     }
-
-    /// Adds a secret header, marked sensitive so it is never printed.
-    pub(crate) fn secret_header(
-        mut self,
-        name: &'static str,
-        value: &str,
-        what: &str,
-    ) -> Result<Self, Failure> {
-        let mut value = HeaderValue::from_str(value).map_err(|_| {
-            Failure::new(
-                FailureClass::InvalidCredentials,
-                format!("the {what} contains characters that cannot be sent"),
-            )
-        })?;
-        value.set_sensitive(true);
-        self.headers.insert(HeaderName::from_static(name), value);
-        Ok(self)
-    }
 }
 
 /// A provider's answer, body already read (and capped).
@@ -82,23 +62,16 @@ pub(crate) struct Reply {
     pub(crate) body: Vec<u8>,
 }
 
-/// Sends requests for one probe under its policy and deadline.
+/// Sends buffered requests (a probe's, a token exchange) under the policy and a deadline.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Outbound<'a> {
-    pub(crate) allow: &'a AllowList,
+    pub(crate) network: &'a Network,
     pub(crate) local: bool,
     pub(crate) deadline: Instant,
     pub(crate) max_body_bytes: usize,
 }
 
 impl Outbound<'_> {
-    fn policy(&self) -> TargetPolicy<'_> {
-        TargetPolicy {
-            allow: self.allow,
-            local: self.local,
-        }
-    }
-
     fn remaining(&self) -> Result<Duration, Failure> {
         let left = self.deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
@@ -111,59 +84,19 @@ impl Outbound<'_> {
     /// The checks that need no DNS (scheme, credentials, IP-literal hosts), for refusing a
     /// target before earlier steps of a probe (a token exchange) are spent on it.
     pub(crate) fn precheck(&self, url: &Url) -> Result<(), Failure> {
-        self.policy()
-            .check_url(url)
+        self.network
+            .route(url, self.local)
             .map(|_| ())
-            .map_err(|refusal| Failure::new(FailureClass::BlockedByPolicy, refusal.to_string()))
+            .map_err(|refusal| blocked(&refusal))
     }
 
     /// Checks the target, connects only to checked addresses and reads the capped body.
     pub(crate) async fn send(&self, request: OutboundRequest) -> Result<Reply, Failure> {
-        let checked = self.policy().check_url(&request.url).map_err(|refusal| {
-            tracing::info!(target: "llm_settings_probes", "outbound request refused: {refusal}");
-            Failure::new(FailureClass::BlockedByPolicy, refusal.to_string())
-        })?;
-
-        let addresses = match checked.literal {
-            Some(ip) => vec![SocketAddr::new(ip, checked.port)],
-            None => {
-                let resolved = self.resolve(&checked.host, checked.port).await?;
-                for addr in &resolved {
-                    self.policy()
-                        .check_address(addr.ip(), checked.host_allowed)
-                        .map_err(|refusal| {
-                            tracing::info!(
-                                target: "llm_settings_probes",
-                                host = %checked.host,
-                                "outbound request refused after resolution: {refusal}"
-                            );
-                            Failure::new(FailureClass::BlockedByPolicy, refusal.to_string())
-                        })?;
-                }
-                resolved
-            }
-        };
-
+        let (client, checked) = self
+            .network
+            .route(&request.url, self.local)
+            .map_err(|refusal| blocked(&refusal))?;
         let remaining = self.remaining()?;
-        let client = reqwest::Client::builder()
-            .no_proxy()
-            .redirect(reqwest::redirect::Policy::none())
-            .dns_resolver(Arc::new(PinnedResolver {
-                host: checked.host.clone(),
-                addresses,
-            }))
-            .connect_timeout(remaining)
-            .timeout(remaining)
-            .pool_max_idle_per_host(0)
-            .user_agent(USER_AGENT)
-            .build()
-            .map_err(|_| {
-                Failure::new(
-                    FailureClass::ProviderError,
-                    "the HTTP client could not be set up",
-                )
-            })?;
-
         tracing::debug!(
             target: "llm_settings_probes",
             method = %request.method,
@@ -172,13 +105,22 @@ impl Outbound<'_> {
             path = request.url.path(),
             "sending probe request"
         );
+        let mut headers = request.headers;
+        if !headers.contains_key(USER_AGENT) {
+            headers.insert(USER_AGENT, HeaderValue::from_static(PROBE_USER_AGENT));
+        }
         let mut builder = client
             .request(request.method, request.url)
-            .headers(request.headers);
+            .headers(headers)
+            .timeout(remaining);
         if let Some(body) = request.body {
             builder = builder.body(body);
         }
-        let mut response = builder.send().await.map_err(|e| transport_failure(&e))?;
+        let send = tokio::time::timeout(remaining, builder.send());
+        let mut response = match send.await {
+            Err(_) => return Err(Failure::timeout()),
+            Ok(result) => result.map_err(|e| transport_failure(&e))?,
+        };
         let status = response.status();
         let headers = response.headers().clone();
         tracing::debug!(
@@ -216,33 +158,26 @@ impl Outbound<'_> {
             body,
         })
     }
+}
 
-    async fn resolve(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>, Failure> {
-        let remaining = self.remaining()?;
-        let lookup = tokio::net::lookup_host((host, port));
-        let resolved = match tokio::time::timeout(remaining, lookup).await {
-            Err(_) => return Err(Failure::timeout()),
-            Ok(Err(_)) => {
-                return Err(Failure::new(
-                    FailureClass::Unreachable,
-                    "the endpoint's host name could not be resolved",
-                ))
-            }
-            Ok(Ok(addrs)) => addrs.collect::<Vec<_>>(),
-        };
-        if resolved.is_empty() {
-            return Err(Failure::new(
-                FailureClass::Unreachable,
-                "the endpoint's host name resolved to no address",
-            ));
-        }
-        Ok(resolved)
-    }
+/// The failure of a target the policy refused.
+fn blocked(refusal: &Refusal) -> Failure {
+    Failure::new(FailureClass::BlockedByPolicy, refusal.to_string())
 }
 
 /// Maps a transport error onto a failure class, without the error text (which may name the
 /// URL or echo provider data).
 fn transport_failure(error: &reqwest::Error) -> Failure {
+    match cause_of(error) {
+        Cause::Refused(refusal) => return blocked(refusal),
+        Cause::Unresolvable => {
+            return Failure::new(
+                FailureClass::Unreachable,
+                "the endpoint's host name could not be resolved",
+            )
+        }
+        Cause::Other => {}
+    }
     if error.is_timeout() {
         return Failure::timeout();
     }
@@ -268,30 +203,4 @@ fn transport_failure(error: &reqwest::Error) -> Failure {
         FailureClass::ProviderError,
         "the request to the endpoint failed",
     )
-}
-
-/// A resolver that answers only for the host that was checked, with the addresses that were
-/// checked; any other name fails.
-#[derive(Debug)]
-struct PinnedResolver {
-    host: String,
-    addresses: Vec<SocketAddr>,
-}
-
-/// Error of the pinned resolver for a name it was not given.
-#[derive(Debug, thiserror::Error)]
-#[error("host name was not checked by the outbound policy")]
-struct UncheckedHost;
-
-impl Resolve for PinnedResolver {
-    fn resolve(&self, name: Name) -> Resolving {
-        let answer: Result<Addrs, Box<dyn std::error::Error + Send + Sync>> =
-            if name.as_str().eq_ignore_ascii_case(&self.host) {
-                let addrs: Vec<SocketAddr> = self.addresses.clone();
-                Ok(Box::new(addrs.into_iter()))
-            } else {
-                Err(Box::new(UncheckedHost))
-            };
-        Box::pin(std::future::ready(answer))
-    }
 }

@@ -1,20 +1,22 @@
-//! Outbound policy: which addresses a probe may connect to.
+//! Outbound policy: which addresses a probe or a forwarded call may connect to.
 //!
 //! Cloud providers may only reach public addresses. Local providers (`ollama`,
-//! `deepseek_local`) may also reach loopback and private networks. Hosts and networks in the
-//! operator's allow list (`LLM_SETTINGS_PROBE_ALLOW_HOSTS`) may be reached by any provider.
-//! Cloud metadata, unspecified, multicast and broadcast addresses are never reachable.
+//! `deepseek_local`) may also reach the loopback and private hosts and networks the operator
+//! lists for them (`LLM_SETTINGS_LOCAL_PROVIDER_HOSTS`, loopback only by default), so that a
+//! user cannot map the internal network through them. Hosts and networks in the operator's
+//! allow list (`LLM_SETTINGS_PROBE_ALLOW_HOSTS`) may be reached by any provider. Cloud
+//! metadata, unspecified, multicast and broadcast addresses are never reachable.
 
-use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::str::FromStr;
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use url::{Host, Url};
 
-/// An `LLM_SETTINGS_PROBE_ALLOW_HOSTS` entry that could not be parsed.
+/// An entry of a host list (`LLM_SETTINGS_PROBE_ALLOW_HOSTS`,
+/// `LLM_SETTINGS_LOCAL_PROVIDER_HOSTS`) that could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid LLM_SETTINGS_PROBE_ALLOW_HOSTS entry {entry:?}: {reason}")]
+#[error("invalid entry {entry:?}: {reason}")]
 pub struct AllowListError {
     /// The offending entry, as written.
     pub entry: String,
@@ -22,7 +24,7 @@ pub struct AllowListError {
     pub reason: &'static str,
 }
 
-/// Hosts, `host:port` pairs and networks that probes may reach although they are private.
+/// Hosts, `host:port` pairs and networks that may be reached although they are private.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AllowList {
     nets: Vec<IpNet>,
@@ -48,7 +50,23 @@ impl AllowList {
         Self::default()
     }
 
-    /// Parses the comma-separated value of `LLM_SETTINGS_PROBE_ALLOW_HOSTS`: host names,
+    /// Loopback only: `localhost`, `127.0.0.0/8` and `::1` (the default reach of local
+    /// providers).
+    pub fn loopback() -> Self {
+        Self {
+            nets: vec![
+                IpNet::from(Ipv4Net::new_assert(Ipv4Addr::new(127, 0, 0, 0), 8)),
+                IpNet::from(IpAddr::V6(Ipv6Addr::LOCALHOST)),
+            ],
+            hosts: vec![AllowedHost {
+                host: HostPattern::Name("localhost".to_owned()),
+                port: None,
+            }],
+        }
+    }
+
+    /// Parses a comma-separated host list (`LLM_SETTINGS_PROBE_ALLOW_HOSTS`,
+    /// `LLM_SETTINGS_LOCAL_PROVIDER_HOSTS`): host names,
     /// `host:port`, IP addresses, `[v6]:port`, and IPv4/IPv6 CIDRs. Blank entries are ignored.
     pub fn parse(value: &str) -> Result<Self, AllowListError> {
         let mut list = Self::default();
@@ -106,7 +124,7 @@ impl AllowList {
     }
 
     /// Whether the URL's host (and port) is named by a host entry.
-    fn names_host(&self, host: &Host<&str>, port: u16) -> bool {
+    pub(crate) fn names_host(&self, host: &Host<&str>, port: u16) -> bool {
         self.hosts.iter().any(|entry| {
             let host_matches = match (&entry.host, host) {
                 (HostPattern::Name(name), Host::Domain(domain)) => {
@@ -121,7 +139,7 @@ impl AllowList {
     }
 
     /// Whether an allowed network contains the address (or the IPv4 address it embeds).
-    fn contains(&self, ip: IpAddr) -> bool {
+    pub(crate) fn contains(&self, ip: IpAddr) -> bool {
         let embedded = embedded_ipv4(ip).map(IpAddr::V4);
         self.nets
             .iter()
@@ -281,21 +299,36 @@ fn embedded_ipv4(ip: IpAddr) -> Option<Ipv4Addr> {
 }
 
 /// Why a target was refused; shown to the user, so it never holds a secret.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
 pub(crate) struct Refusal(pub(crate) String);
 
-impl fmt::Display for Refusal {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+/// The operator's outbound configuration: hosts any provider may reach, and hosts local
+/// providers may reach.
+#[derive(Debug, Clone)]
+pub(crate) struct Reach {
+    /// `LLM_SETTINGS_PROBE_ALLOW_HOSTS`.
+    pub(crate) allow: AllowList,
+    /// `LLM_SETTINGS_LOCAL_PROVIDER_HOSTS`.
+    pub(crate) local_hosts: AllowList,
+}
+
+impl Reach {
+    /// The rules for a cloud (`local == false`) or local provider.
+    pub(crate) fn policy(&self, local: bool) -> TargetPolicy<'_> {
+        TargetPolicy {
+            allow: &self.allow,
+            local: local.then_some(&self.local_hosts),
+        }
     }
 }
 
-/// The outbound rules for one probe: the operator's allow list and whether the provider is
-/// local.
+/// The outbound rules for one call: the operator's allow list and, for a local provider,
+/// the hosts local providers may reach.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct TargetPolicy<'a> {
     pub(crate) allow: &'a AllowList,
-    pub(crate) local: bool,
+    pub(crate) local: Option<&'a AllowList>,
 }
 
 /// A URL that passed the static checks, with what the address check needs.
@@ -304,9 +337,8 @@ pub(crate) struct CheckedUrl {
     /// The host as it appears in the URL (domain lower-cased by the parser; IPs in brackets).
     pub(crate) host: String,
     pub(crate) port: u16,
-    /// The host is an IP literal: the address to connect to.
-    pub(crate) literal: Option<IpAddr>,
-    /// The host (and port) is named by the allow list.
+    /// The host (and port) is named by the allow list (or, for a local provider, by the
+    /// local providers' list): it may resolve to private addresses.
     pub(crate) host_allowed: bool,
 }
 
@@ -326,7 +358,8 @@ impl TargetPolicy<'_> {
         let port = url
             .port_or_known_default()
             .ok_or_else(|| Refusal("the endpoint URL has no port".into()))?;
-        let host_allowed = self.allow.names_host(&host, port);
+        let host_allowed = self.allow.names_host(&host, port)
+            || self.local.is_some_and(|l| l.names_host(&host, port));
         let literal = match host {
             Host::Ipv4(v4) => Some(IpAddr::V4(v4)),
             Host::Ipv6(v6) => Some(IpAddr::V6(v6)),
@@ -341,7 +374,6 @@ impl TargetPolicy<'_> {
         Ok(CheckedUrl {
             host: host_text.to_owned(),
             port,
-            literal,
             host_allowed,
         })
     }
@@ -349,23 +381,31 @@ impl TargetPolicy<'_> {
     /// Checks one address the host resolved to (or the literal address).
     pub(crate) fn check_address(&self, ip: IpAddr, host_allowed: bool) -> Result<(), Refusal> {
         let class = classify(ip);
+        let listed =
+            host_allowed || self.allow.contains(ip) || self.local.is_some_and(|l| l.contains(ip));
         let permitted = match class {
             AddressClass::Forbidden => false,
             AddressClass::Public => true,
-            AddressClass::Private => self.local || host_allowed || self.allow.contains(ip),
-            AddressClass::Reserved => host_allowed || self.allow.contains(ip),
+            AddressClass::Private | AddressClass::Reserved => listed,
         };
         if permitted {
             return Ok(());
         }
-        let what = match class {
-            AddressClass::Forbidden => "a metadata, unspecified or multicast address",
-            AddressClass::Private => "a loopback or private address",
-            AddressClass::Reserved | AddressClass::Public => "a reserved address",
+        let why = match (class, self.local.is_some()) {
+            (AddressClass::Forbidden, _) => {
+                "a metadata, unspecified or multicast address, which no provider may reach"
+            }
+            (AddressClass::Private, true) => {
+                "a loopback or private address that LLM_SETTINGS_LOCAL_PROVIDER_HOSTS does not list"
+            }
+            (AddressClass::Private, false) => {
+                "a loopback or private address, which this provider may not reach"
+            }
+            (AddressClass::Reserved | AddressClass::Public, _) => {
+                "a reserved address, which this provider may not reach"
+            }
         };
-        Err(Refusal(format!(
-            "the endpoint resolves to {what}, which this provider may not reach"
-        )))
+        Err(Refusal(format!("the endpoint resolves to {why}")))
     }
 }
 
@@ -449,7 +489,7 @@ mod tests {
         let allow = AllowList::none();
         let policy = TargetPolicy {
             allow: &allow,
-            local: false,
+            local: None,
         };
         for target in [
             "http://127.0.0.1/",
@@ -480,29 +520,45 @@ mod tests {
             .check_url(&Url::parse("https://api.openai.com/v1").unwrap())
             .unwrap();
         assert_eq!(
-            (named.host.as_str(), named.port, named.literal),
-            ("api.openai.com", 443, None)
+            (named.host.as_str(), named.port, named.host_allowed),
+            ("api.openai.com", 443, false)
         );
     }
 
     #[test]
     fn local_providers_and_allow_list_reach_private_but_never_metadata() {
         let allow = AllowList::parse("127.0.0.1:9000, gateway.internal, 192.0.2.0/24").unwrap();
+        let local_hosts =
+            AllowList::parse("localhost, 127.0.0.0/8, 10.1.0.0/16, ollama.lan:11434").unwrap();
         let local = TargetPolicy {
             allow: &allow,
-            local: true,
+            local: Some(&local_hosts),
         };
         let cloud = TargetPolicy {
             allow: &allow,
-            local: false,
+            local: None,
         };
         let url = |s: &str| Url::parse(s).unwrap();
         assert!(local.check_url(&url("http://127.0.0.1:11434/")).is_ok());
-        assert!(local.check_url(&url("http://10.0.0.1/")).is_ok());
+        assert!(local.check_url(&url("http://10.1.2.3/")).is_ok());
+        let outside = local.check_url(&url("http://10.0.0.1/")).unwrap_err();
+        assert!(
+            outside.0.contains("LLM_SETTINGS_LOCAL_PROVIDER_HOSTS"),
+            "{outside}"
+        );
         assert!(local.check_url(&url("http://169.254.169.254/")).is_err());
+        let lan = local.check_url(&url("http://ollama.lan:11434/")).unwrap();
+        assert!(lan.host_allowed);
+        assert!(
+            !local
+                .check_url(&url("http://ollama.lan:80/"))
+                .unwrap()
+                .host_allowed
+        );
         assert!(cloud.check_url(&url("http://127.0.0.1:9000/")).is_ok());
         assert!(cloud.check_url(&url("http://127.0.0.1:9001/")).is_err());
         assert!(cloud.check_url(&url("http://192.0.2.7/")).is_ok());
+        assert!(cloud.check_url(&url("http://10.1.2.3/")).is_err());
         let gw = cloud
             .check_url(&url("http://Gateway.Internal:8080/"))
             .unwrap();
@@ -512,5 +568,57 @@ mod tests {
             .check_address(ip("169.254.169.254"), gw.host_allowed)
             .is_err());
         assert!(cloud.check_address(ip("10.9.9.9"), false).is_err());
+    }
+
+    #[test]
+    fn local_providers_default_to_loopback_only() {
+        let none = AllowList::none();
+        let loopback = AllowList::loopback();
+        let local = TargetPolicy {
+            allow: &none,
+            local: Some(&loopback),
+        };
+        let url = |s: &str| Url::parse(s).unwrap();
+        for ok in [
+            "http://127.0.0.1:11434/",
+            "http://127.9.9.9/",
+            "http://[::1]:11434/",
+            "http://[::ffff:127.0.0.1]/",
+        ] {
+            assert!(local.check_url(&url(ok)).is_ok(), "{ok}");
+        }
+        assert!(
+            local
+                .check_url(&url("http://localhost:11434/"))
+                .unwrap()
+                .host_allowed
+        );
+        for refused in [
+            "http://10.0.0.1:11434/",
+            "http://192.168.1.10/",
+            "http://172.16.0.1/",
+            "http://100.64.0.1/",
+            "http://169.254.1.1/",
+            "http://[fd12::1]/",
+            "http://[fe80::1]/",
+            "http://[::ffff:10.0.0.1]/",
+            "http://167772161/",
+            "http://0x0a.0.0.1/",
+            "http://012.0.0.1/",
+        ] {
+            let refusal = local.check_url(&url(refused)).unwrap_err();
+            assert!(
+                refusal.0.contains("LLM_SETTINGS_LOCAL_PROVIDER_HOSTS"),
+                "{refused}: {refusal}"
+            );
+        }
+        for resolved in ["10.0.0.1", "192.168.0.2", "fd00::1"] {
+            assert!(
+                local.check_address(ip(resolved), false).is_err(),
+                "{resolved}"
+            );
+        }
+        assert!(local.check_address(ip("127.0.0.1"), false).is_ok());
+        assert!(local.check_address(ip("::1"), false).is_ok());
     }
 }

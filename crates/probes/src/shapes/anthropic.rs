@@ -8,11 +8,10 @@ use crate::failure::Failure;
 use crate::models::Matching;
 use crate::outbound::OutboundRequest;
 
-const API_VERSION: &str = "2023-06-01";
 const PAGE_SIZE: &str = "1000";
 
 pub(super) async fn probe(ctx: &Ctx<'_>) -> Result<Listing, Failure> {
-    let key = ctx.require_secret("api_key", "API key")?;
+    let credential = ctx.credential()?;
     let endpoint = join(&ctx.base_url()?, "/v1/models");
     let mut models = ctx.model_list(Matching::Exact);
     let mut after: Option<String> = None;
@@ -25,11 +24,8 @@ pub(super) async fn probe(ctx: &Ctx<'_>) -> Result<Listing, Failure> {
                 query.append_pair("after_id", after);
             }
         }
-        let request = OutboundRequest::get(url)
-            .header("accept", "application/json")?
-            .header("anthropic-version", API_VERSION)?
-            .secret_header("x-api-key", key, "API key")?;
-        let body = ctx.fetch_json(request).await?;
+        let request = OutboundRequest::get(url).header("accept", "application/json")?;
+        let body = ctx.fetch_json(ctx.authorize(&credential, request)?).await?;
         let page = ids(&body, "data", "id")
             .ok_or_else(|| Failure::invalid_response("an Anthropic model list"))?;
         for id in page {

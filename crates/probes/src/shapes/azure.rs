@@ -15,7 +15,7 @@ use crate::outbound::OutboundRequest;
 pub(crate) const DEFAULT_API_VERSION: &str = "2024-10-21";
 
 pub(super) async fn probe(ctx: &Ctx<'_>) -> Result<Listing, Failure> {
-    let key = ctx.require_secret("api_key", "API key")?;
+    let credential = ctx.credential()?;
     let endpoint = match ctx.request.base_url.as_deref().map(str::trim) {
         Some(base) if !base.is_empty() => parse_base(base)?,
         _ => parse_base(
@@ -34,10 +34,8 @@ pub(super) async fn probe(ctx: &Ctx<'_>) -> Result<Listing, Failure> {
     let mut url = join(&endpoint, "/openai/models");
     url.query_pairs_mut()
         .append_pair("api-version", api_version);
-    let request = OutboundRequest::get(url)
-        .header("accept", "application/json")?
-        .secret_header("api-key", key, "API key")?;
-    let body = ctx.fetch_json(request).await?;
+    let request = OutboundRequest::get(url).header("accept", "application/json")?;
+    let body = ctx.fetch_json(ctx.authorize(&credential, request)?).await?;
     let found = ids(&body, "data", "id")
         .ok_or_else(|| Failure::invalid_response("an Azure OpenAI model list"))?;
     let mut models = ctx.model_list(Matching::Exact);
@@ -62,15 +60,15 @@ pub(super) async fn probe(ctx: &Ctx<'_>) -> Result<Listing, Failure> {
         .append_pair("api-version", api_version);
     let mut request = OutboundRequest::get(url)
         .header("accept", "application/json")?
-        .header("content-type", "application/json")?
-        .secret_header("api-key", key, "API key")?;
+        .header("content-type", "application/json")?;
     request.method = reqwest::Method::POST;
     request.body = Some(
         json!({ "messages": [], "max_tokens": 1 })
             .to_string()
-            .into_bytes(),
+            .into_bytes()
+            .into(),
     );
-    let reply = ctx.out.send(request).await?;
+    let reply = ctx.out.send(ctx.authorize(&credential, request)?).await?;
     let status = reply.status.as_u16();
     if reply.status.is_success() {
         return Ok(deployment_found(models, deployment));

@@ -11,7 +11,7 @@ use crate::outbound::OutboundRequest;
 const PAGE_SIZE: &str = "1000";
 
 pub(super) async fn probe(ctx: &Ctx<'_>) -> Result<Listing, Failure> {
-    let key = ctx.require_secret("api_key", "API key")?;
+    let credential = ctx.credential()?;
     let endpoint = join(&ctx.base_url()?, "/v1beta/models");
     let mut models = ctx.model_list(Matching::Exact);
     let mut token: Option<String> = None;
@@ -24,10 +24,8 @@ pub(super) async fn probe(ctx: &Ctx<'_>) -> Result<Listing, Failure> {
                 query.append_pair("pageToken", token);
             }
         }
-        let request = OutboundRequest::get(url)
-            .header("accept", "application/json")?
-            .secret_header("x-goog-api-key", key, "API key")?;
-        let body = ctx.fetch_json(request).await?;
+        let request = OutboundRequest::get(url).header("accept", "application/json")?;
+        let body = ctx.fetch_json(ctx.authorize(&credential, request)?).await?;
         // An account with no model answers `{}`.
         let page = if body.get("models").is_none() && body.is_object() {
             Vec::new()

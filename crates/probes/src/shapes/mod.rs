@@ -4,18 +4,19 @@ use llm_settings_domain::{FailureClass, ProbeRequest, ProbeShape, ProviderSpec};
 use serde_json::Value;
 use url::Url;
 
+use crate::credentials::{Credential, Fields};
 use crate::failure::{classify, Failure};
 use crate::models::{Matching, ModelList};
 use crate::outbound::{Outbound, OutboundRequest, Reply};
 
 mod anthropic;
 mod azure;
-mod bedrock;
+pub(crate) mod bedrock;
 mod gemini;
 mod ollama;
 mod openai;
 mod openrouter;
-mod vertex;
+pub(crate) mod vertex;
 
 /// Everything a shape needs for one probe.
 #[derive(Debug)]
@@ -65,36 +66,34 @@ pub(crate) async fn run(ctx: &Ctx<'_>) -> Result<Listing, Failure> {
 }
 
 impl Ctx<'_> {
-    /// A non-blank secret field.
-    pub(crate) fn secret(&self, name: &str) -> Option<&str> {
-        self.request
-            .secrets
-            .get(name)
-            .filter(|s| !s.is_blank())
-            .map(|s| s.expose().trim())
-    }
-
-    /// A secret field that must be present.
-    pub(crate) fn require_secret(&self, name: &str, what: &str) -> Result<&str, Failure> {
-        self.secret(name).ok_or_else(|| Failure::missing(what))
-    }
-
-    /// The provider's API key; `Ok(None)` only when the catalog says it is optional.
-    pub(crate) fn api_key(&self) -> Result<Option<&str>, Failure> {
-        match self.secret("api_key") {
-            Some(key) => Ok(Some(key)),
-            None if self.spec.requires_api_key() => Err(Failure::missing("API key")),
-            None => Ok(None),
+    /// The credential's fields.
+    pub(crate) fn fields(&self) -> Fields<'_> {
+        Fields {
+            spec: self.spec,
+            secrets: &self.request.secrets,
+            settings: &self.request.settings,
         }
+    }
+
+    /// The credential of the provider (every shape but Vertex AI).
+    pub(crate) fn credential(&self) -> Result<Credential<'_>, Failure> {
+        Credential::of(&self.fields())
+    }
+
+    /// Puts the credential on a request about to be sent.
+    pub(crate) fn authorize(
+        &self,
+        credential: &Credential<'_>,
+        mut request: OutboundRequest,
+    ) -> Result<OutboundRequest, Failure> {
+        let body = request.body.clone().unwrap_or_default();
+        credential.apply(&request.method, &request.url, &mut request.headers, &body)?;
+        Ok(request)
     }
 
     /// A non-blank, trimmed non-secret field.
     pub(crate) fn setting(&self, name: &str) -> Option<&str> {
-        self.request
-            .settings
-            .get(name)
-            .map(|s| s.trim())
-            .filter(|s| !s.is_empty())
+        self.fields().setting(name)
     }
 
     /// The request's base URL, else the catalog default, parsed once.

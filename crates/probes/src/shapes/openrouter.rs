@@ -4,7 +4,6 @@
 
 use llm_settings_domain::FailureClass;
 use serde_json::Value;
-use zeroize::Zeroizing;
 
 use super::{is_plain_segment, join, Ctx, Listing};
 use crate::failure::Failure;
@@ -12,13 +11,10 @@ use crate::models::Matching;
 use crate::outbound::OutboundRequest;
 
 pub(super) async fn probe(ctx: &Ctx<'_>) -> Result<Listing, Failure> {
-    let key = ctx.require_secret("api_key", "API key")?;
+    let credential = ctx.credential()?;
     let base = ctx.base_url()?;
-    let bearer = Zeroizing::new(format!("Bearer {key}"));
-    let request = OutboundRequest::get(join(&base, "/key"))
-        .header("accept", "application/json")?
-        .secret_header("authorization", &bearer, "API key")?;
-    let body = ctx.fetch_json(request).await?;
+    let request = OutboundRequest::get(join(&base, "/key")).header("accept", "application/json")?;
+    let body = ctx.fetch_json(ctx.authorize(&credential, request)?).await?;
     let data = body
         .get("data")
         .filter(|d| d.is_object())
