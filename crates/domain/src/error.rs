@@ -25,6 +25,41 @@ pub fn shown(name: &str) -> String {
 /// Result alias used across the domain and its ports.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// The stable machine codes of domain errors; every transport maps each to its status once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    ValidationError,
+    MaskedKeyMismatch,
+    UnknownProvider,
+    ProviderNotConfigured,
+    TaskNotAssigned,
+    NotFound,
+    Conflict,
+    Forbidden,
+    StoreUnavailable,
+    SecretUnreadable,
+    InternalError,
+}
+
+impl ErrorCode {
+    /// The code as clients see it.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::ValidationError => "validation_error",
+            Self::MaskedKeyMismatch => "masked_key_mismatch",
+            Self::UnknownProvider => "unknown_provider",
+            Self::ProviderNotConfigured => "provider_not_configured",
+            Self::TaskNotAssigned => "task_not_assigned",
+            Self::NotFound => "not_found",
+            Self::Conflict => "conflict",
+            Self::Forbidden => "forbidden",
+            Self::StoreUnavailable => "store_unavailable",
+            Self::SecretUnreadable => "secret_unreadable",
+            Self::InternalError => "internal_error",
+        }
+    }
+}
+
 /// Everything a use case or a port can fail with.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
@@ -45,6 +80,12 @@ pub enum Error {
     /// There is no stored key for the provider and the request carried none.
     #[error("no API key is stored for provider {provider} and none was given")]
     ProviderNotConfigured { provider: String },
+    /// No owner along a resolution chain has an enabled config for the provider.
+    #[error("no enabled config for provider {provider} in {searched}")]
+    NoCredential { provider: String, searched: String },
+    /// No owner along a resolution chain assigns the task.
+    #[error("task {task} is not assigned in {searched}")]
+    TaskNotAssigned { task: String, searched: String },
     /// The thing does not exist for this owner (also used for other owners' rows).
     #[error("{0} not found")]
     NotFound(String),
@@ -75,19 +116,27 @@ impl Error {
     }
 
     /// The stable machine code of this error, shared by every transport.
-    pub fn code(&self) -> &'static str {
+    pub fn kind(&self) -> ErrorCode {
         match self {
-            Self::Validation { .. } => "validation_error",
-            Self::MaskedSecretMismatch { .. } => "masked_key_mismatch",
-            Self::UnknownProvider(_) => "unknown_provider",
-            Self::ProviderNotConfigured { .. } => "provider_not_configured",
-            Self::NotFound(_) => "not_found",
-            Self::Conflict(_) => "conflict",
-            Self::Forbidden(_) => "forbidden",
-            Self::Unavailable(_) => "store_unavailable",
-            Self::SecretUnreadable => "secret_unreadable",
-            Self::Internal(_) => "internal_error",
+            Self::Validation { .. } => ErrorCode::ValidationError,
+            Self::MaskedSecretMismatch { .. } => ErrorCode::MaskedKeyMismatch,
+            Self::UnknownProvider(_) => ErrorCode::UnknownProvider,
+            Self::ProviderNotConfigured { .. } | Self::NoCredential { .. } => {
+                ErrorCode::ProviderNotConfigured
+            }
+            Self::TaskNotAssigned { .. } => ErrorCode::TaskNotAssigned,
+            Self::NotFound(_) => ErrorCode::NotFound,
+            Self::Conflict(_) => ErrorCode::Conflict,
+            Self::Forbidden(_) => ErrorCode::Forbidden,
+            Self::Unavailable(_) => ErrorCode::StoreUnavailable,
+            Self::SecretUnreadable => ErrorCode::SecretUnreadable,
+            Self::Internal(_) => ErrorCode::InternalError,
         }
+    }
+
+    /// The stable machine code as text (`validation_error`, `not_found` …).
+    pub fn code(&self) -> &'static str {
+        self.kind().as_str()
     }
 
     /// The field the error is about, when there is one.

@@ -24,7 +24,7 @@ pub use actor::{Access, Actor, Role, Scope};
 pub use audit::{AuditAction, AuditEvent, AuditOutcome};
 pub use catalog::{Catalog, CredentialField, ProbeShape, ProviderId, ProviderSpec};
 pub use config::{ConfigPatch, ConfigWrite, NewProviderConfig, Patch, ProviderConfig, TestRecord};
-pub use error::{Error, Result};
+pub use error::{Error, ErrorCode, Result};
 pub use mask::{MaskStyle, SecretHints};
 pub use owner::{InstanceId, Owner, OwnerKind, UserId};
 pub use probe::{FailureClass, ProbeOutcome, ProbeRequest};
