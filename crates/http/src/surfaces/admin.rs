@@ -5,46 +5,44 @@
 //! global default through the provider keys API, or as an instance's default through the
 //! provider configuration API, is what this surface shows.
 
-use actix_web::web::{Data, Json};
-use actix_web::{delete, get, patch, post, HttpRequest, HttpResponse};
+use actix_web::web::Json;
+use actix_web::{delete, get, patch, post, HttpResponse};
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
-use utoipa_actix_web::scope::Scope;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use llm_settings_domain::{
-    Actor, ConfigPatch, ConnectionTest, Error as DomainError, InstanceId, ModelName, Owner, Patch,
-    ProviderConfig, ProviderId, Role, SecretValue, UpsertRequest,
+    BaseUrl, ConfigPatch, ConnectionTest, ErrorCode, ModelName, Owner, Patch, ProviderConfig,
+    SecretValue, UpsertRequest,
 };
 
-use super::{base_url_patch, double_option, single_key_provider};
-use crate::auth::Authenticated;
+use super::{double_option, patch};
 use crate::body::JsonBody;
-use crate::error::{ApiError, Surface};
-use crate::AppState;
+use crate::caller::{Caller, HeaderInstance};
+use crate::error::ApiError;
+use crate::naming::ProviderNames;
+use crate::surface::{DetailCodeError, ADMIN};
 
-const SURFACE: Surface = Surface::Admin;
-/// Tag of this surface in the OpenAPI document.
-pub const TAG: &str = "Admin AI configuration";
-/// Header naming the tenant instance; absent means the global (control-plane) config.
-pub const INSTANCE_HEADER: &str = "X-Instance-Id";
+/// A superadmin acting on the instance in `X-Instance-Id`, or on global without it.
+type Scoped = Caller<HeaderInstance>;
 
 /// The routes of this surface.
-pub fn scope() -> Scope<
-    impl actix_web::dev::ServiceFactory<
-        actix_web::dev::ServiceRequest,
-        Config = (),
-        Response = actix_web::dev::ServiceResponse,
-        Error = actix_web::Error,
-        InitError = (),
-    >,
-> {
-    utoipa_actix_web::scope("/llm-config")
-        .app_data(SURFACE)
+pub fn routes(config: &mut ServiceConfig<'_>) {
+    config
         .service(get_config)
         .service(create_config)
         .service(update_config)
         .service(delete_config)
-        .service(test_connection)
+        .service(test_connection);
+}
+
+/// The scope a request acts on.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Header)]
+pub struct InstanceHeader {
+    /// Tenant instance; absent means the global (control-plane) config.
+    #[param(rename = "X-Instance-Id")]
+    pub instance: Option<String>,
 }
 
 /// The active AI configuration of a scope. The key itself is never returned.
@@ -146,278 +144,171 @@ pub struct AiTestResponse {
     pub failure: Option<String>,
 }
 
-/// Error body of this surface.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct AdminError {
-    #[schema(example = "No AI configuration found for this scope")]
-    pub detail: String,
-    #[schema(example = "not_found")]
-    pub error_code: String,
-    /// The offending field, for validation errors.
-    pub field: Option<String>,
-}
-
-fn fail(e: DomainError) -> ApiError {
-    ApiError::domain(SURFACE, e)
-}
-
-/// The caller must be a superadmin; the domain then authorizes the owner itself.
-fn superadmin(actor: &Actor) -> Result<(), ApiError> {
-    actor
-        .require_role(Role::Superadmin, "the AI configuration API")
-        .map_err(fail)
-}
-
-/// The scope of the request: the instance in `X-Instance-Id`, or global without the header.
-fn scope_owner(req: &HttpRequest) -> Result<Owner, ApiError> {
-    let Some(value) = req.headers().get(INSTANCE_HEADER) else {
-        return Ok(Owner::Global);
-    };
-    value
-        .to_str()
-        .ok()
-        .and_then(|v| InstanceId::parse(v).ok())
-        .map(Owner::Instance)
-        .ok_or_else(|| {
-            ApiError::new(
-                SURFACE,
-                "validation_error",
-                format!("{INSTANCE_HEADER} must be 1 to 255 visible characters without surrounding spaces; omit it for the global configuration"),
-            )
-            .with_field(INSTANCE_HEADER)
-        })
-}
-
-fn resolve(state: &AppState, name: &str) -> Result<ProviderId, ApiError> {
-    let provider = state
-        .service
-        .catalog()
-        .resolve(name)
-        .map_err(|e| fail(e).with_field("provider"))?;
-    if !single_key_provider(provider) {
-        return Err(ApiError::new(
-            SURFACE,
-            "validation_error",
-            format!("provider {provider} needs more than an API key; configure it through the provider configuration API"),
-        )
-        .with_field("provider"));
+impl Scoped {
+    /// The scope's active configuration, if any.
+    async fn active(&self) -> Result<Option<ProviderConfig>, ApiError> {
+        Ok(self
+            .service()
+            .default_config(&self.actor, &self.owner)
+            .await?)
     }
-    Ok(provider)
+
+    /// The scope's active configuration, or 404 with `message`.
+    async fn current(&self, message: &str) -> Result<ProviderConfig, ApiError> {
+        self.active()
+            .await?
+            .ok_or_else(|| ApiError::not_found(message))
+    }
 }
 
-fn no_config(message: &str) -> ApiError {
-    ApiError::new(SURFACE, "not_found", message)
-}
-
-async fn active(
-    state: &AppState,
-    actor: &Actor,
-    owner: &Owner,
-) -> Result<Option<ProviderConfig>, ApiError> {
-    state
-        .service
-        .default_config(actor, owner)
-        .await
-        .map_err(fail)
+/// The request's key, if it carries one, as the config's `api_key` change.
+fn with_key(mut changes: ConfigPatch, key: Option<SecretValue>) -> ConfigPatch {
+    changes
+        .secrets
+        .extend(key.map(|k| ("api_key".to_owned(), Some(k))));
+    changes
 }
 
 /// Return the current AI configuration of the scope with a masked API key, or `null`.
 #[utoipa::path(
-    tag = TAG,
-    security(("bearer" = [])),
-    params(("X-Instance-Id" = Option<String>, Header, description = "Tenant instance; absent means the global (control-plane) config")),
+    params(InstanceHeader),
     responses(
         (status = 200, description = "The active configuration, or `null` when there is none", body = Option<AiConfigResponse>),
-        (status = 400, description = "Malformed `X-Instance-Id`", body = AdminError),
-        (status = 401, description = "Missing or invalid token", body = AdminError),
-        (status = 403, description = "Not a superadmin", body = AdminError),
+        (status = 400, description = "Malformed `X-Instance-Id`", body = DetailCodeError),
+        (status = 403, description = "Not a superadmin, or the token lacks the `read` scope", body = DetailCodeError),
     )
 )]
 #[get("/")]
-async fn get_config(
-    state: Data<AppState>,
-    Authenticated(actor): Authenticated,
-    req: HttpRequest,
-) -> Result<HttpResponse, ApiError> {
-    superadmin(&actor)?;
-    let owner = scope_owner(&req)?;
-    let config = active(&state, &actor, &owner).await?;
+async fn get_config(c: Scoped) -> Result<HttpResponse, ApiError> {
+    let config = c.active().await?;
     Ok(HttpResponse::Ok().json(config.as_ref().map(AiConfigResponse::from)))
 }
 
 /// Create the AI configuration of the scope. Returns 201; 409 if the scope already has one.
 #[utoipa::path(
-    tag = TAG,
-    security(("bearer" = [])),
-    params(("X-Instance-Id" = Option<String>, Header, description = "Tenant instance; absent means the global (control-plane) config")),
+    params(InstanceHeader),
     request_body = CreateAiConfigRequest,
     responses(
         (status = 201, description = "Created", body = AiConfigResponse),
-        (status = 400, description = "Validation error", body = AdminError),
-        (status = 401, description = "Missing or invalid token", body = AdminError),
-        (status = 403, description = "Not a superadmin", body = AdminError),
-        (status = 409, description = "Configuration already exists for this scope", body = AdminError),
+        (status = 403, description = "Not a superadmin, or the token lacks the `write` scope", body = DetailCodeError),
+        (status = 409, description = "Configuration already exists for this scope", body = DetailCodeError),
     )
 )]
 #[post("/")]
 async fn create_config(
-    state: Data<AppState>,
-    Authenticated(actor): Authenticated,
-    req: HttpRequest,
+    c: Scoped,
     JsonBody(body): JsonBody<CreateAiConfigRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    superadmin(&actor)?;
-    let owner = scope_owner(&req)?;
-    let provider = resolve(&state, &body.provider)?;
-    let model = ModelName::parse(body.model).map_err(fail)?;
-    if active(&state, &actor, &owner).await?.is_some() {
+    let provider = ADMIN
+        .names
+        .provider(c.service().catalog(), &body.provider)?;
+    let model = ModelName::parse(body.model)?;
+    if c.active().await?.is_some() {
         return Err(ApiError::new(
-            SURFACE,
-            "conflict",
+            ErrorCode::Conflict,
             "Configuration already exists for this scope; change it with PATCH or delete it first",
         ));
     }
-    let mut changes = ConfigPatch {
+    let changes = ConfigPatch {
         model: Patch::Set(model),
-        base_url: base_url_patch(SURFACE, body.base_url)?,
+        base_url: patch(body.base_url, |u| BaseUrl::parse(&u))?,
         ..ConfigPatch::default()
     };
-    if let Some(key) = body.api_key {
-        changes.secrets.insert("api_key".into(), Some(key));
-    }
     let request = UpsertRequest {
         provider,
-        changes,
+        changes: with_key(changes, body.api_key),
         make_default: true,
     };
-    let outcome = state
-        .service
-        .upsert_config(&actor, &owner, request)
-        .await
-        .map_err(fail)?;
+    let outcome = c
+        .service()
+        .upsert_config(&c.actor, &c.owner, request)
+        .await?;
     Ok(HttpResponse::Created().json(AiConfigResponse::from(outcome.config())))
 }
 
 /// Update any combination of provider, model or API key of the scope's configuration.
 #[utoipa::path(
-    tag = TAG,
-    security(("bearer" = [])),
-    params(("X-Instance-Id" = Option<String>, Header, description = "Tenant instance; absent means the global (control-plane) config")),
+    params(InstanceHeader),
     request_body = UpdateAiConfigRequest,
     responses(
         (status = 200, description = "Updated", body = AiConfigResponse),
-        (status = 400, description = "Validation error (e.g. a new provider without its key)", body = AdminError),
-        (status = 401, description = "Missing or invalid token", body = AdminError),
-        (status = 403, description = "Not a superadmin", body = AdminError),
-        (status = 404, description = "No configuration found", body = AdminError),
+        (status = 400, description = "Validation error (e.g. a new provider without its key)", body = DetailCodeError),
+        (status = 403, description = "Not a superadmin, or the token lacks the `write` scope", body = DetailCodeError),
+        (status = 404, description = "No configuration found", body = DetailCodeError),
     )
 )]
 #[patch("/")]
 async fn update_config(
-    state: Data<AppState>,
-    Authenticated(actor): Authenticated,
-    req: HttpRequest,
+    c: Scoped,
     JsonBody(body): JsonBody<UpdateAiConfigRequest>,
 ) -> Result<Json<AiConfigResponse>, ApiError> {
-    superadmin(&actor)?;
-    let owner = scope_owner(&req)?;
+    let catalog = c.service().catalog();
     let target = body
         .provider
-        .as_deref()
-        .map(|p| resolve(&state, p))
+        .map(|p| ADMIN.names.provider(catalog, &p))
         .transpose()?;
-    let model = body.model.map(ModelName::parse).transpose().map_err(fail)?;
-    let current = active(&state, &actor, &owner)
-        .await?
-        .ok_or_else(|| no_config("No configuration found"))?;
-    let mut changes = ConfigPatch {
+    let model = body.model.map(ModelName::parse).transpose()?;
+    let current = c.current("No configuration found").await?;
+    let changes = ConfigPatch {
         model: model.map_or(Patch::Keep, Patch::Set),
-        base_url: base_url_patch(SURFACE, body.base_url)?,
+        base_url: patch(body.base_url, |u| BaseUrl::parse(&u))?,
         ..ConfigPatch::default()
     };
-    if let Some(key) = body.api_key {
-        changes.secrets.insert("api_key".into(), Some(key));
-    }
+    let changes = with_key(changes, body.api_key);
+    let unchanged =
+        changes.secrets.is_empty() && changes.model.is_keep() && changes.base_url.is_keep();
+    let (service, actor, owner) = (c.service(), &c.actor, &c.owner);
     let config = match target.filter(|p| *p != current.provider) {
-        Some(to) => state
-            .service
-            .switch_provider(&actor, &owner, current.id, to, changes)
-            .await
-            .map_err(fail)?,
-        None if changes.secrets.is_empty()
-            && changes.model.is_keep()
-            && changes.base_url.is_keep() =>
-        {
-            current
+        Some(to) => {
+            service
+                .switch_provider(actor, owner, current.id, to, changes)
+                .await?
         }
-        None => state
-            .service
-            .update_config(&actor, &owner, current.id, changes)
-            .await
-            .map_err(fail)?,
+        None if unchanged => current,
+        None => {
+            service
+                .update_config(actor, owner, current.id, changes)
+                .await?
+        }
     };
     Ok(Json((&config).into()))
 }
 
 /// Remove the scope's AI configuration. AI features stay off until a new one is created.
 #[utoipa::path(
-    tag = TAG,
-    security(("bearer" = [])),
-    params(("X-Instance-Id" = Option<String>, Header, description = "Tenant instance; absent means the global (control-plane) config")),
+    params(InstanceHeader),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, description = "Missing or invalid token", body = AdminError),
-        (status = 403, description = "Not a superadmin", body = AdminError),
-        (status = 404, description = "No configuration found", body = AdminError),
+        (status = 403, description = "Not a superadmin, or the token lacks the `write` scope", body = DetailCodeError),
+        (status = 404, description = "No configuration found", body = DetailCodeError),
     )
 )]
 #[delete("/")]
-async fn delete_config(
-    state: Data<AppState>,
-    Authenticated(actor): Authenticated,
-    req: HttpRequest,
-) -> Result<HttpResponse, ApiError> {
-    superadmin(&actor)?;
-    let owner = scope_owner(&req)?;
-    let current = active(&state, &actor, &owner)
-        .await?
-        .ok_or_else(|| no_config("No configuration found"))?;
-    state
-        .service
-        .delete_config(&actor, &owner, current.id)
-        .await
-        .map_err(fail)?;
+async fn delete_config(c: Scoped) -> Result<HttpResponse, ApiError> {
+    let current = c.current("No configuration found").await?;
+    c.service()
+        .delete_config(&c.actor, &c.owner, current.id)
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
 /// Test the stored credentials by calling the provider's models API.
 #[utoipa::path(
-    tag = TAG,
-    security(("bearer" = [])),
-    params(("X-Instance-Id" = Option<String>, Header, description = "Tenant instance; absent means the global (control-plane) config")),
+    params(InstanceHeader),
     responses(
         (status = 200, description = "The test ran; see `success`", body = AiTestResponse),
-        (status = 401, description = "Missing or invalid token", body = AdminError),
-        (status = 403, description = "Not a superadmin", body = AdminError),
-        (status = 404, description = "No configuration found to test", body = AdminError),
+        (status = 403, description = "Not a superadmin, or the token lacks the `write` scope", body = DetailCodeError),
+        (status = 404, description = "No configuration found to test", body = DetailCodeError),
     )
 )]
 #[post("/test-connection")]
-async fn test_connection(
-    state: Data<AppState>,
-    Authenticated(actor): Authenticated,
-    req: HttpRequest,
-) -> Result<Json<AiTestResponse>, ApiError> {
-    superadmin(&actor)?;
-    let owner = scope_owner(&req)?;
-    let current = active(&state, &actor, &owner)
-        .await?
-        .ok_or_else(|| no_config("No configuration found to test"))?;
-    let result = state
-        .service
-        .test_connection(&actor, &owner, ConnectionTest::stored(current.provider))
-        .await
-        .map_err(fail)?;
+async fn test_connection(c: Scoped) -> Result<Json<AiTestResponse>, ApiError> {
+    let current = c.current("No configuration found to test").await?;
+    let test = ConnectionTest::stored(current.provider);
+    let result = c
+        .service()
+        .test_connection(&c.actor, &c.owner, test)
+        .await?;
     let outcome = result.outcome;
     Ok(Json(AiTestResponse {
         success: outcome.success,
