@@ -81,7 +81,7 @@ where
 /// The error bodies every operation can answer with, beside those its handler documents.
 fn common_errors(surface: &Surface, op: &Operation) -> Vec<(StatusCode, &'static str)> {
     let mut errors = Vec::new();
-    if !std::ptr::eq(surface, &surface::SERVICE) {
+    if surface.needs_token() {
         errors.push((StatusCode::UNAUTHORIZED, "Missing or invalid bearer token"));
     }
     if op.request_body.is_some() {
@@ -107,7 +107,7 @@ fn document_operation(surface: &Surface, op: &mut Operation) {
         op.operation_id = Some(format!("{}_{id}", surface.operation_prefix));
     }
     op.tags = Some(vec![surface.tag.to_owned()]);
-    if !std::ptr::eq(surface, &surface::SERVICE) {
+    if surface.needs_token() {
         op.security = Some(vec![SecurityRequirement::new(
             "bearer",
             Vec::<String>::new(),

@@ -149,6 +149,12 @@ pub const SURFACES: [&Surface; 6] = [
 ];
 
 impl Surface {
+    /// Whether its operations take a bearer token (every API surface; not the service's own
+    /// routes).
+    pub fn needs_token(&self) -> bool {
+        !self.prefix.is_empty()
+    }
+
     /// The surface a request path belongs to.
     pub fn of_path(path: &str) -> &'static Surface {
         SURFACES

@@ -153,7 +153,12 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         ));
     }
     let mut reader = serde_json::Deserializer::from_slice(bytes);
-    let value = Value::deserialize(&mut reader).map_err(|e| {
+    let parsed = Value::deserialize(&mut reader);
+    if let Some(path) = numbers::first_inexact(bytes) {
+        // Also when the parser gave up on the number (`1e400` is out of its range).
+        return Err(inexact_number(path));
+    }
+    let value = parsed.map_err(|e| {
         let detail = crate::error::redact_literals(&e.to_string());
         body_error(vec![], format!("malformed JSON: {detail}"))
     })?;
@@ -163,20 +168,22 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             "the request body must be one JSON value with nothing after it",
         ));
     }
-    if let Some(path) = numbers::first_inexact(bytes) {
-        let path = shown_path(path);
-        let name = if path.is_empty() {
-            "the body".to_owned()
-        } else {
-            field_name(&path)
-        };
-        return Err(body_error(
-            path,
-            format!("{name}: the number cannot be kept exactly; integers must fit in 64 bits and other numbers in 17 significant digits"),
-        ));
-    }
     serde_path_to_error::deserialize(ValueDeserializer::<BodyError>::new(value))
         .map_err(|e| typed_error(e.path(), e.inner().clone()))
+}
+
+/// A number that would change once parsed, named by its path.
+fn inexact_number(path: Vec<LocItem>) -> ApiError {
+    let path = shown_path(path);
+    let name = if path.is_empty() {
+        "the body".to_owned()
+    } else {
+        field_name(&path)
+    };
+    body_error(
+        path,
+        format!("{name}: the number cannot be kept exactly; integers must fit in 64 bits and other numbers in 17 significant digits"),
+    )
 }
 
 /// A type error at `path` as an API error naming the field.
