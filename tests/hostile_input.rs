@@ -122,6 +122,9 @@ async fn hostile_inputs_are_client_errors(backend: Backend) {
 
 on_both_stores!(a_key_sent_in_the_wrong_place_never_comes_back);
 
+/// A request: method, path, token, JSON body (`Null` for none) and extra headers.
+type Request<'a> = (&'a str, &'a str, &'a str, Value, Vec<(&'a str, String)>);
+
 /// Keys pasted as provider names, field names, header values or values of another type are
 /// refused without being repeated, on every surface.
 async fn a_key_sent_in_the_wrong_place_never_comes_back(backend: Backend) {
@@ -132,7 +135,7 @@ async fn a_key_sent_in_the_wrong_place_never_comes_back(backend: Backend) {
     let me = svc.user("u1");
     let providers = format!("/api/v1/settings/providers/{PLANTED}");
     let config = format!("/v1/llm-provider/{PLANTED}");
-    let requests: Vec<(&str, &str, &str, Value, Vec<(&str, String)>)> = vec![
+    let requests: Vec<Request> = vec![
         (
             "POST",
             "/llm-config/",
@@ -145,7 +148,7 @@ async fn a_key_sent_in_the_wrong_place_never_comes_back(backend: Backend) {
             "/llm-config/",
             &root,
             Value::Null,
-            vec![("X-Instance-Id", format!(" {PLANTED}"))],
+            vec![("X-Instance-Id", PLANTED.repeat(8))],
         ),
         (
             "POST",

@@ -483,7 +483,7 @@ async fn token_command_away_from_the_data_directory(backend: Backend) {
 
     // Nothing configured and no secret where it looks: a refusal naming that directory, and
     // nothing created there.
-    let out = token_command(elsewhere.path(), &[path.clone()]);
+    let out = token_command(elsewhere.path(), std::slice::from_ref(&path));
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     let looked = elsewhere.path().join("data");

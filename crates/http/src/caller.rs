@@ -9,7 +9,11 @@ use actix_web::dev::Payload;
 use actix_web::web::Data;
 use actix_web::{FromRequest, HttpRequest};
 
-use llm_settings_domain::{Actor, InstanceId, Owner, Role, SettingsService};
+use llm_settings_domain::{
+    Actor, Catalog, ConfigId, ConfigPatch, ConnectionTest, ConnectionTestResult, InstanceId, Owner,
+    ProviderConfig, ProviderId, Role, SettingsService, TaskAssignment, UpsertRequest,
+};
+use serde_json::Value;
 
 use crate::auth::authenticate;
 use crate::error::ApiError;
@@ -83,6 +87,28 @@ impl OwnerRule for ClaimInstance {
     }
 }
 
+/// A value read from one segment of the request path.
+pub trait FromSegment: Sized {
+    /// The segment's name in the route (`{config_id}`).
+    const NAME: &'static str;
+    /// The value, or why the path names nothing (usually 404).
+    fn from_segment(req: &HttpRequest, segment: &str) -> Result<Self, ApiError>;
+}
+
+/// The path segment [`FromSegment::NAME`] of a request, read as `T`.
+#[derive(Debug, Clone, Copy)]
+pub struct Segment<T>(pub T);
+
+impl<T: FromSegment> FromRequest for Segment<T> {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let segment = req.match_info().get(T::NAME).unwrap_or_default();
+        ready(T::from_segment(req, segment).map(Self))
+    }
+}
+
 /// The authenticated caller, the owner `R` picks for it, and the application state.
 pub struct Caller<R> {
     pub state: Data<AppState>,
@@ -100,10 +126,150 @@ impl<R> std::fmt::Debug for Caller<R> {
     }
 }
 
+/// The domain's use cases for this caller and owner; domain errors become [`ApiError`]s.
 impl<R> Caller<R> {
     /// The domain service.
     pub fn service(&self) -> &SettingsService {
         &self.state.service
+    }
+
+    /// The providers offered by the deployment.
+    pub fn catalog(&self) -> &Catalog {
+        self.state.service.catalog()
+    }
+
+    /// The owner's configs.
+    pub async fn configs(&self) -> Result<Vec<ProviderConfig>, ApiError> {
+        Ok(self
+            .service()
+            .list_configs(&self.actor, &self.owner)
+            .await?)
+    }
+
+    /// One of the owner's configs.
+    pub async fn config(&self, id: ConfigId) -> Result<ProviderConfig, ApiError> {
+        Ok(self
+            .service()
+            .get_config(&self.actor, &self.owner, id)
+            .await?)
+    }
+
+    /// The owner's config of a provider, if any.
+    pub async fn config_of(&self, p: ProviderId) -> Result<Option<ProviderConfig>, ApiError> {
+        Ok(self
+            .service()
+            .find_config(&self.actor, &self.owner, p)
+            .await?)
+    }
+
+    /// The owner's default config, if any.
+    pub async fn default_config(&self) -> Result<Option<ProviderConfig>, ApiError> {
+        Ok(self
+            .service()
+            .default_config(&self.actor, &self.owner)
+            .await?)
+    }
+
+    /// Creates or updates the owner's config of a provider.
+    pub async fn upsert(
+        &self,
+        provider: ProviderId,
+        changes: ConfigPatch,
+        make_default: bool,
+    ) -> Result<ProviderConfig, ApiError> {
+        let request = UpsertRequest {
+            provider,
+            changes,
+            make_default,
+        };
+        let outcome = self
+            .service()
+            .upsert_config(&self.actor, &self.owner, request);
+        Ok(outcome.await?.into_config())
+    }
+
+    /// Changes one of the owner's configs.
+    pub async fn update(
+        &self,
+        id: ConfigId,
+        patch: ConfigPatch,
+    ) -> Result<ProviderConfig, ApiError> {
+        Ok(self
+            .service()
+            .update_config(&self.actor, &self.owner, id, patch)
+            .await?)
+    }
+
+    /// Moves one of the owner's configs to another provider.
+    pub async fn switch(
+        &self,
+        id: ConfigId,
+        to: ProviderId,
+        changes: ConfigPatch,
+    ) -> Result<ProviderConfig, ApiError> {
+        let switched = self
+            .service()
+            .switch_provider(&self.actor, &self.owner, id, to, changes);
+        Ok(switched.await?)
+    }
+
+    /// Deletes one of the owner's configs.
+    pub async fn delete(&self, id: ConfigId) -> Result<(), ApiError> {
+        Ok(self
+            .service()
+            .delete_config(&self.actor, &self.owner, id)
+            .await?)
+    }
+
+    /// Makes one of the owner's configs its default.
+    pub async fn set_default(&self, id: ConfigId) -> Result<ProviderConfig, ApiError> {
+        Ok(self
+            .service()
+            .set_default(&self.actor, &self.owner, id)
+            .await?)
+    }
+
+    /// Tests credentials of the owner (stored, sent, or a handed-out mask).
+    pub async fn test(&self, test: ConnectionTest) -> Result<ConnectionTestResult, ApiError> {
+        Ok(self
+            .service()
+            .test_connection(&self.actor, &self.owner, test)
+            .await?)
+    }
+
+    /// The owner's task assignments.
+    pub async fn tasks(&self) -> Result<Vec<TaskAssignment>, ApiError> {
+        Ok(self
+            .service()
+            .task_assignments(&self.actor, &self.owner)
+            .await?)
+    }
+
+    /// Saves task assignments of the owner; returns all of them.
+    pub async fn save_tasks(
+        &self,
+        tasks: Vec<TaskAssignment>,
+    ) -> Result<Vec<TaskAssignment>, ApiError> {
+        Ok(self
+            .service()
+            .save_task_assignments(&self.actor, &self.owner, tasks)
+            .await?)
+    }
+
+    /// The owner's settings document.
+    pub async fn document(&self) -> Result<Value, ApiError> {
+        Ok(self
+            .service()
+            .settings_document(&self.actor, &self.owner)
+            .await?)
+    }
+
+    /// Deep-merges a change into the owner's settings document.
+    pub async fn merge_document(&self, change: Value) -> Result<Value, ApiError> {
+        let merged = self
+            .service()
+            .update_settings_document(&self.actor, &self.owner, change);
+        Ok(merged.await?)
     }
 }
 

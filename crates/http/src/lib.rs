@@ -83,6 +83,7 @@ fn common_errors(surface: &Surface, op: &Operation) -> Vec<(StatusCode, &'static
     let mut errors = Vec::new();
     if surface.needs_token() {
         errors.push((StatusCode::UNAUTHORIZED, "Missing or invalid bearer token"));
+        errors.push((StatusCode::FORBIDDEN, surface.forbidden));
     }
     if op.request_body.is_some() {
         errors.extend([

@@ -40,6 +40,8 @@ pub struct Surface {
     /// need ids unique in the whole document).
     pub operation_prefix: &'static str,
     pub shape: Shape,
+    /// Why a token may be refused with 403, for the document.
+    pub forbidden: &'static str,
     /// How it names providers in paths and bodies.
     pub names: Naming,
     /// Registers its handlers (paths relative to `prefix`).
@@ -59,6 +61,7 @@ pub const NATIVE: Surface = Surface {
     description: "The calling user's bring-your-own-key provider configs (`read` scope to list, `write` to change or test).",
     operation_prefix: "user",
     shape: Shape::DetailCode,
+    forbidden: "The token lacks the `read` scope (to read) or `write` scope (to change or test)",
     names: SINGLE_KEY,
     routes: surfaces::native::routes,
 };
@@ -70,6 +73,7 @@ pub const ADMIN: Surface = Surface {
     description: "The active AI configuration of the deployment (global) or of the tenant instance named by `X-Instance-Id`. Role `superadmin`; `read` scope to read, `write` to change or test. Keys are shown as `sk-...XXXX`; errors are `{\"detail\", \"error_code\"}`.",
     operation_prefix: "admin",
     shape: Shape::DetailCode,
+    forbidden: "Not a superadmin, or the token lacks the `read` scope (to read) or `write` scope (to change or test)",
     names: SINGLE_KEY,
     routes: surfaces::admin::routes,
 };
@@ -81,6 +85,7 @@ pub const PROVIDER_KEYS: Surface = Surface {
     description: "Deployment-wide keys of openai, gemini, anthropic, openrouter and ollama, and task → provider + model assignments. Role `superadmin`; `read` scope to read, `write` to change or test. Keys are shown as `sk-...cdef`; errors are FastAPI-style `{\"detail\": ...}`, 422 for body errors.",
     operation_prefix: "provider_keys",
     shape: Shape::FastApi,
+    forbidden: "Not a superadmin, or the token lacks the `read` scope (to read) or `write` scope (to change or test)",
     names: Naming::Fixed(&[
         ("openai", "openai"),
         ("gemini", "gemini"),
@@ -98,6 +103,7 @@ pub const PROVIDER_CONFIG: Surface = Surface {
     description: "Provider configurations of the tenant instance named in the token's `instance` claim. Role `admin` or `superadmin`; `read` scope to read, `write` to change. Secrets are shown as `sk-***`; errors are `{\"error\": {\"code\", \"message\"}}`.",
     operation_prefix: "provider_config",
     shape: Shape::ErrorObject,
+    forbidden: "Not an admin of the token's instance, no `instance` claim, or the token lacks the `read` scope (to read) or `write` scope (to change)",
     names: Naming::Fixed(&[
         ("openai", "openai"),
         ("anthropic", "anthropic"),
@@ -117,6 +123,7 @@ pub const APP_SETTINGS: Surface = Surface {
     description: "The calling user's application settings document: default provider, provider keys (shown as `sk-p...Yx4f`) and generation settings (`read` / `write` scopes). Responses are `{\"ok\": true, \"data\"}`; errors `{\"ok\": false, \"error\"}`.",
     operation_prefix: "app_settings",
     shape: Shape::OkFalse,
+    forbidden: "The token lacks the `read` scope (to read) or `write` scope (to change or test)",
     names: Naming::Catalog {
         single_key: false,
         leading: &[],
@@ -131,6 +138,7 @@ pub const SERVICE: Surface = Surface {
     description: "Health, readiness and documentation.",
     operation_prefix: "service",
     shape: Shape::ErrorObject,
+    forbidden: "",
     names: Naming::Catalog {
         single_key: false,
         leading: &[],

@@ -13,10 +13,10 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use llm_settings_domain::{
     BaseUrl, ConfigPatch, ConnectionTest, ErrorCode, ModelName, Owner, Patch, ProviderConfig,
-    SecretValue, UpsertRequest,
+    SecretValue,
 };
 
-use super::{double_option, patch};
+use super::{double_option, patch, Answer, Reply};
 use crate::body::JsonBody;
 use crate::caller::{Caller, HeaderInstance};
 use crate::error::ApiError;
@@ -47,24 +47,18 @@ pub struct InstanceHeader {
 
 /// The active AI configuration of a scope. The key itself is never returned.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"id": "12", "provider": "anthropic", "model": "claude-sonnet-4-20250514", "api_key_masked": "sk-...XXXX", "instance_id": null, "created_at": "2026-02-27T10:00:00Z", "updated_at": "2026-02-27T15:00:00Z"}))]
 pub struct AiConfigResponse {
     /// Config id (the same config is listed by the other surfaces of its owner).
-    #[schema(example = "12")]
     pub id: String,
-    #[schema(example = "anthropic")]
     pub provider: String,
     /// The model in use: the one set, or the provider's default.
-    #[schema(example = "claude-sonnet-4-20250514")]
     pub model: Option<String>,
     /// Vendor prefix and last four characters; `null` for a provider that needs no key and has none.
-    #[schema(example = "sk-...XXXX")]
     pub api_key_masked: Option<String>,
     /// The tenant instance, or `null` for the global config.
-    #[schema(example = json!(null))]
     pub instance_id: Option<String>,
-    #[schema(example = "2026-02-27T10:00:00Z")]
     pub created_at: String,
-    #[schema(example = "2026-02-27T15:00:00Z")]
     pub updated_at: String,
 }
 
@@ -145,19 +139,10 @@ pub struct AiTestResponse {
 }
 
 impl Scoped {
-    /// The scope's active configuration, if any.
-    async fn active(&self) -> Result<Option<ProviderConfig>, ApiError> {
-        Ok(self
-            .service()
-            .default_config(&self.actor, &self.owner)
-            .await?)
-    }
-
     /// The scope's active configuration, or 404 with `message`.
     async fn current(&self, message: &str) -> Result<ProviderConfig, ApiError> {
-        self.active()
-            .await?
-            .ok_or_else(|| ApiError::not_found(message))
+        let active = self.default_config().await?;
+        active.ok_or_else(|| ApiError::not_found(message))
     }
 }
 
@@ -170,40 +155,20 @@ fn with_key(mut changes: ConfigPatch, key: Option<SecretValue>) -> ConfigPatch {
 }
 
 /// Return the current AI configuration of the scope with a masked API key, or `null`.
-#[utoipa::path(
-    params(InstanceHeader),
-    responses(
-        (status = 200, description = "The active configuration, or `null` when there is none", body = Option<AiConfigResponse>),
-        (status = 400, description = "Malformed `X-Instance-Id`", body = DetailCodeError),
-        (status = 403, description = "Not a superadmin, or the token lacks the `read` scope", body = DetailCodeError),
-    )
-)]
+#[utoipa::path(params(InstanceHeader), responses((status = 200, description = "The active configuration, or `null` when there is none", body = Option<AiConfigResponse>), (status = 400, description = "Malformed `X-Instance-Id`", body = DetailCodeError)) )]
 #[get("/")]
-async fn get_config(c: Scoped) -> Result<HttpResponse, ApiError> {
-    let config = c.active().await?;
+async fn get_config(c: Scoped) -> Answer {
+    let config = c.default_config().await?;
     Ok(HttpResponse::Ok().json(config.as_ref().map(AiConfigResponse::from)))
 }
 
 /// Create the AI configuration of the scope. Returns 201; 409 if the scope already has one.
-#[utoipa::path(
-    params(InstanceHeader),
-    request_body = CreateAiConfigRequest,
-    responses(
-        (status = 201, description = "Created", body = AiConfigResponse),
-        (status = 403, description = "Not a superadmin, or the token lacks the `write` scope", body = DetailCodeError),
-        (status = 409, description = "Configuration already exists for this scope", body = DetailCodeError),
-    )
-)]
+#[utoipa::path(params(InstanceHeader), request_body = CreateAiConfigRequest, responses((status = 201, description = "Created", body = AiConfigResponse), (status = 409, description = "Configuration already exists for this scope", body = DetailCodeError)) )]
 #[post("/")]
-async fn create_config(
-    c: Scoped,
-    JsonBody(body): JsonBody<CreateAiConfigRequest>,
-) -> Result<HttpResponse, ApiError> {
-    let provider = ADMIN
-        .names
-        .provider(c.service().catalog(), &body.provider)?;
+async fn create_config(c: Scoped, JsonBody(body): JsonBody<CreateAiConfigRequest>) -> Answer {
+    let provider = ADMIN.names.provider(c.catalog(), &body.provider)?;
     let model = ModelName::parse(body.model)?;
-    if c.active().await?.is_some() {
+    if c.default_config().await?.is_some() {
         return Err(ApiError::new(
             ErrorCode::Conflict,
             "Configuration already exists for this scope; change it with PATCH or delete it first",
@@ -214,35 +179,19 @@ async fn create_config(
         base_url: patch(body.base_url, |u| BaseUrl::parse(&u))?,
         ..ConfigPatch::default()
     };
-    let request = UpsertRequest {
-        provider,
-        changes: with_key(changes, body.api_key),
-        make_default: true,
-    };
-    let outcome = c
-        .service()
-        .upsert_config(&c.actor, &c.owner, request)
-        .await?;
-    Ok(HttpResponse::Created().json(AiConfigResponse::from(outcome.config())))
+    let config = c.upsert(provider, with_key(changes, body.api_key), true);
+    let config = config.await?;
+    Ok(HttpResponse::Created().json(AiConfigResponse::from(&config)))
 }
 
 /// Update any combination of provider, model or API key of the scope's configuration.
-#[utoipa::path(
-    params(InstanceHeader),
-    request_body = UpdateAiConfigRequest,
-    responses(
-        (status = 200, description = "Updated", body = AiConfigResponse),
-        (status = 400, description = "Validation error (e.g. a new provider without its key)", body = DetailCodeError),
-        (status = 403, description = "Not a superadmin, or the token lacks the `write` scope", body = DetailCodeError),
-        (status = 404, description = "No configuration found", body = DetailCodeError),
-    )
-)]
+#[utoipa::path(params(InstanceHeader), request_body = UpdateAiConfigRequest, responses((status = 200, description = "Updated", body = AiConfigResponse), (status = 400, description = "Validation error (e.g. a new provider without its key)", body = DetailCodeError), (status = 404, description = "No configuration found", body = DetailCodeError)) )]
 #[patch("/")]
 async fn update_config(
     c: Scoped,
     JsonBody(body): JsonBody<UpdateAiConfigRequest>,
-) -> Result<Json<AiConfigResponse>, ApiError> {
-    let catalog = c.service().catalog();
+) -> Reply<AiConfigResponse> {
+    let catalog = c.catalog();
     let target = body
         .provider
         .map(|p| ADMIN.names.provider(catalog, &p))
@@ -257,58 +206,30 @@ async fn update_config(
     let changes = with_key(changes, body.api_key);
     let unchanged =
         changes.secrets.is_empty() && changes.model.is_keep() && changes.base_url.is_keep();
-    let (service, actor, owner) = (c.service(), &c.actor, &c.owner);
     let config = match target.filter(|p| *p != current.provider) {
-        Some(to) => {
-            service
-                .switch_provider(actor, owner, current.id, to, changes)
-                .await?
-        }
+        Some(to) => c.switch(current.id, to, changes).await?,
         None if unchanged => current,
-        None => {
-            service
-                .update_config(actor, owner, current.id, changes)
-                .await?
-        }
+        None => c.update(current.id, changes).await?,
     };
     Ok(Json((&config).into()))
 }
 
 /// Remove the scope's AI configuration. AI features stay off until a new one is created.
-#[utoipa::path(
-    params(InstanceHeader),
-    responses(
-        (status = 204, description = "Deleted"),
-        (status = 403, description = "Not a superadmin, or the token lacks the `write` scope", body = DetailCodeError),
-        (status = 404, description = "No configuration found", body = DetailCodeError),
-    )
-)]
+#[utoipa::path(params(InstanceHeader), responses((status = 204, description = "Deleted"), (status = 404, description = "No configuration found", body = DetailCodeError)) )]
 #[delete("/")]
-async fn delete_config(c: Scoped) -> Result<HttpResponse, ApiError> {
+async fn delete_config(c: Scoped) -> Answer {
     let current = c.current("No configuration found").await?;
-    c.service()
-        .delete_config(&c.actor, &c.owner, current.id)
-        .await?;
+    c.delete(current.id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
 /// Test the stored credentials by calling the provider's models API.
-#[utoipa::path(
-    params(InstanceHeader),
-    responses(
-        (status = 200, description = "The test ran; see `success`", body = AiTestResponse),
-        (status = 403, description = "Not a superadmin, or the token lacks the `write` scope", body = DetailCodeError),
-        (status = 404, description = "No configuration found to test", body = DetailCodeError),
-    )
-)]
+#[utoipa::path(params(InstanceHeader), responses((status = 200, description = "The test ran; see `success`", body = AiTestResponse), (status = 404, description = "No configuration found to test", body = DetailCodeError)) )]
 #[post("/test-connection")]
-async fn test_connection(c: Scoped) -> Result<Json<AiTestResponse>, ApiError> {
+async fn test_connection(c: Scoped) -> Reply<AiTestResponse> {
     let current = c.current("No configuration found to test").await?;
     let test = ConnectionTest::stored(current.provider);
-    let result = c
-        .service()
-        .test_connection(&c.actor, &c.owner, test)
-        .await?;
+    let result = c.test(test).await?;
     let outcome = result.outcome;
     Ok(Json(AiTestResponse {
         success: outcome.success,

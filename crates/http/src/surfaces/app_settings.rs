@@ -19,10 +19,11 @@ use llm_settings_domain::document;
 use llm_settings_domain::error::shown;
 use llm_settings_domain::{
     BaseUrl, Catalog, ConfigPatch, ConnectionTest, FailureClass, ModelName, Patch, ProviderConfig,
-    ProviderId, SecretValue, UpsertRequest,
+    ProviderId, SecretValue,
 };
 
 use super::double_option;
+use super::Reply;
 use crate::body::JsonBody;
 use crate::caller::{Caller, OwnUser};
 use crate::error::ApiError;
@@ -158,20 +159,9 @@ fn invalid(field: impl Into<String>, message: impl Into<String>) -> ApiError {
 }
 
 impl Me {
-    /// The user's provider configs.
-    async fn configs(&self) -> Result<Vec<ProviderConfig>, ApiError> {
-        Ok(self
-            .service()
-            .list_configs(&self.actor, &self.owner)
-            .await?)
-    }
-
     /// The user's settings: the document with their provider configs in `ai`.
-    async fn render(&self) -> Result<Json<SettingsResponse>, ApiError> {
-        let mut data = self
-            .service()
-            .settings_document(&self.actor, &self.owner)
-            .await?;
+    async fn render(&self) -> Reply<SettingsResponse> {
+        let mut data = self.document().await?;
         let configs = self.configs().await?;
         let default = configs
             .iter()
@@ -396,12 +386,9 @@ impl Plan {
 }
 
 /// Return the current settings; API keys show only their first and last four characters.
-#[utoipa::path(responses(
-    (status = 200, description = "The settings", body = SettingsResponse),
-    (status = 403, description = "The token lacks the `read` scope", body = OkFalseError),
-))]
+#[utoipa::path(responses((status = 200, description = "The settings", body = SettingsResponse)))]
 #[get("")]
-async fn get_settings(c: Me) -> Result<Json<SettingsResponse>, ApiError> {
+async fn get_settings(c: Me) -> Reply<SettingsResponse> {
     c.render().await
 }
 
@@ -414,22 +401,16 @@ impl Me {
         change: EntryChange,
         make_default: bool,
     ) -> Result<(), ApiError> {
-        let (service, actor, owner) = (self.service(), &self.actor, &self.owner);
         match change {
             EntryChange::Remove => {
                 if let Some(config) = current {
-                    service.delete_config(actor, owner, config.id).await?;
+                    self.delete(config.id).await?;
                 }
             }
             EntryChange::Upsert(patch)
                 if current.is_some() && is_empty(&patch) && !make_default => {}
             EntryChange::Upsert(changes) => {
-                let request = UpsertRequest {
-                    provider,
-                    changes,
-                    make_default,
-                };
-                service.upsert_config(actor, owner, request).await?;
+                self.upsert(provider, changes, make_default).await?;
             }
         }
         Ok(())
@@ -437,7 +418,6 @@ impl Me {
 
     /// Writes a checked plan.
     async fn apply(&self, plan: Plan, configs: &[ProviderConfig]) -> Result<(), ApiError> {
-        let (service, actor, owner) = (self.service(), &self.actor, &self.owner);
         for (provider, change) in plan.entries {
             let current = configs.iter().find(|c| c.provider == provider);
             let make_default =
@@ -446,13 +426,13 @@ impl Me {
                 .await?;
         }
         if let Some(provider) = plan.default {
-            let config = service.find_config(actor, owner, provider).await?;
+            let config = self.config_of(provider).await?;
             if let Some(config) = config.filter(|c| !c.is_default) {
-                service.set_default(actor, owner, config.id).await?;
+                self.set_default(config.id).await?;
             }
         }
         if let Some(doc) = plan.document {
-            service.update_settings_document(actor, owner, doc).await?;
+            self.merge_document(doc).await?;
         }
         Ok(())
     }
@@ -463,21 +443,14 @@ impl Me {
 /// Provider entries change the user's provider configs (a masked key sent back unchanged
 /// keeps the stored key; a `null` entry deletes that provider's config); `ai.provider` sets
 /// the default provider. Known fields are type-checked and unknown sections kept.
-#[utoipa::path(
-    request_body = SettingsPatch,
-    responses(
-        (status = 200, description = "The updated settings (keys masked)", body = SettingsResponse),
-        (status = 400, description = "A field has the wrong type or value", body = OkFalseError),
-        (status = 403, description = "The token lacks the `write` scope", body = OkFalseError),
-    )
-)]
+#[utoipa::path(request_body = SettingsPatch, responses((status = 200, description = "The updated settings (keys masked)", body = SettingsResponse), (status = 400, description = "A field has the wrong type or value", body = OkFalseError)) )]
 #[put("")]
 async fn update_settings(
     c: Me,
     JsonBody(body): JsonBody<SettingsPatch>,
-) -> Result<Json<SettingsResponse>, ApiError> {
+) -> Reply<SettingsResponse> {
     let configs = c.configs().await?;
-    let plan = Plan::of(c.service().catalog(), body, &configs)?;
+    let plan = Plan::of(c.catalog(), body, &configs)?;
     c.apply(plan, &configs).await?;
     c.render().await
 }
@@ -555,27 +528,19 @@ fn failure_text(class: Option<FailureClass>, message: String) -> String {
 /// Test connectivity to an AI provider with a lightweight request.
 ///
 /// A masked `apiKey` (as shown by `GET /api/settings`) is replaced by the stored key.
-#[utoipa::path(
-    request_body = TestProviderRequest,
-    responses(
-        (status = 200, description = "The test ran; see `connected`", body = TestProviderResponse),
-        (status = 400, description = "Invalid body, unknown provider, or a masked key that matches no stored key", body = OkFalseError),
-        (status = 403, description = "The token lacks the `write` scope", body = OkFalseError),
-        (status = 404, description = "No key given and none stored", body = OkFalseError),
-    )
-)]
+#[utoipa::path(request_body = TestProviderRequest, responses((status = 200, description = "The test ran; see `connected`", body = TestProviderResponse), (status = 400, description = "Invalid body, unknown provider, or a masked key that matches no stored key", body = OkFalseError), (status = 404, description = "No key given and none stored", body = OkFalseError)) )]
 #[post("/test-provider")]
 async fn test_provider(
     c: Me,
     JsonBody(body): JsonBody<TestProviderRequest>,
-) -> Result<Json<TestProviderResponse>, ApiError> {
+) -> Reply<TestProviderResponse> {
     let non_empty = |v: &Option<String>| v.clone().filter(|v| !v.is_empty());
     let base_url = non_empty(&body.base_url)
         .map(|u| BaseUrl::parse_field("baseUrl", &u))
         .transpose()?;
     let model = non_empty(&body.model).map(ModelName::parse).transpose()?;
     let configs = c.configs().await?;
-    let provider = infer_provider(c.service().catalog(), &body, base_url.as_ref(), &configs)?;
+    let provider = infer_provider(c.catalog(), &body, base_url.as_ref(), &configs)?;
     let spec = provider.spec();
     let stored = configs.iter().find(|c| c.provider == provider);
     let effective = stored
@@ -588,11 +553,7 @@ async fn test_provider(
         let field = spec.primary_secret().map_or("api_key", |f| f.name);
         test.secrets.insert(field.to_owned(), key);
     }
-    let outcome = c
-        .service()
-        .test_connection(&c.actor, &c.owner, test)
-        .await?
-        .outcome;
+    let outcome = c.test(test).await?.outcome;
     let error = (!outcome.success).then(|| failure_text(outcome.failure, outcome.message));
     let data = TestProviderResult {
         connected: outcome.success,

@@ -6,11 +6,19 @@ pub mod native;
 pub mod provider_config;
 pub mod provider_keys;
 
+use actix_web::HttpRequest;
 use serde::{Deserialize, Deserializer};
 
 use llm_settings_domain::{ConfigId, Error as DomainError, Patch};
 
+use crate::caller::FromSegment;
 use crate::error::ApiError;
+
+/// A handler's JSON answer.
+pub type Reply<T> = Result<actix_web::web::Json<T>, ApiError>;
+
+/// A handler's answer with its own status (201, 204).
+pub type Answer = Result<actix_web::HttpResponse, ApiError>;
 
 /// Deserializes a field that distinguishes absent (`None`), `null` (`Some(None)`) and a value.
 pub fn double_option<'de, T, D>(d: D) -> Result<Option<Option<T>>, D::Error>
@@ -29,6 +37,14 @@ pub fn patch<T, U>(
     Ok(Patch::from(
         value.map(|v| v.map(parse).transpose()).transpose()?,
     ))
+}
+
+impl FromSegment for ConfigId {
+    const NAME: &'static str = "config_id";
+
+    fn from_segment(_: &HttpRequest, segment: &str) -> Result<Self, ApiError> {
+        config_id(segment)
+    }
 }
 
 /// Parses a config id from a path; anything that is not an id is simply not found.

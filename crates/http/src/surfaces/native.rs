@@ -2,20 +2,19 @@
 
 use std::collections::BTreeMap;
 
-use actix_web::web::{Json, Path};
+use actix_web::web::Json;
 use actix_web::{delete, get, patch, post, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use llm_settings_domain::{
-    BaseUrl, ConfigPatch, ConnectionTest, ModelName, ProviderConfig, SecretValue, UpsertRequest,
+    BaseUrl, ConfigId, ConfigPatch, ConnectionTest, ModelName, ProviderConfig, SecretValue,
 };
 
-use super::{config_id, double_option, patch};
+use super::{double_option, patch, Answer, Reply};
 use crate::body::JsonBody;
-use crate::caller::{Caller, OwnUser};
-use crate::error::ApiError;
+use crate::caller::{Caller, OwnUser, Segment};
 use crate::naming::ProviderNames;
 use crate::surface::{DetailCodeError, NATIVE};
 
@@ -37,17 +36,13 @@ pub fn routes(config: &mut ServiceConfig<'_>) {
 
 /// A BYOK-capable provider and its display metadata.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"id": "anthropic", "name": "Anthropic", "default_model": "claude-sonnet-4-5", "requires_api_key": true, "default_base_url": "https://api.anthropic.com"}))]
 pub struct ProviderInfo {
-    #[schema(example = "anthropic")]
     pub id: String,
-    #[schema(example = "Anthropic")]
     pub name: String,
-    #[schema(example = "claude-sonnet-4-5")]
     pub default_model: Option<String>,
-    #[schema(example = true)]
     pub requires_api_key: bool,
     /// The endpoint used when a config sets no `base_url`.
-    #[schema(example = "https://api.anthropic.com")]
     pub default_base_url: Option<String>,
 }
 
@@ -230,7 +225,7 @@ pub struct TestConnectionResponse {
 #[utoipa::path(responses((status = 200, description = "Providers offered", body = ProvidersResponse)))]
 #[get("/providers")]
 async fn list_providers(c: Me) -> Json<ProvidersResponse> {
-    let providers = NATIVE.names.listed(c.service().catalog());
+    let providers = NATIVE.names.listed(c.catalog());
     Json(ProvidersResponse {
         default_provider: providers.first().map(|p| p.to_string()),
         providers: providers
@@ -250,30 +245,19 @@ async fn list_providers(c: Me) -> Json<ProvidersResponse> {
 }
 
 /// List the caller's provider configs (scope `read`).
-#[utoipa::path(responses(
-    (status = 200, description = "The caller's configs", body = ConfigList),
-    (status = 403, description = "The token lacks the `read` scope", body = DetailCodeError),
-))]
+#[utoipa::path(responses((status = 200, description = "The caller's configs", body = ConfigList)))]
 #[get("")]
-async fn list_configs(c: Me) -> Result<Json<ConfigList>, ApiError> {
-    let configs = c.service().list_configs(&c.actor, &c.owner).await?;
+async fn list_configs(c: Me) -> Reply<ConfigList> {
+    let configs = c.configs().await?;
     let configs = configs.iter().map(LlmSettingsResponse::from).collect();
     Ok(Json(ConfigList { configs }))
 }
 
 /// One of the caller's configs (scope `read`).
-#[utoipa::path(
-    params(("config_id" = i64, Path, description = "Config id")),
-    responses(
-        (status = 200, description = "The config", body = LlmSettingsResponse),
-        (status = 404, description = "No such config for the caller", body = DetailCodeError),
-    )
-)]
+#[utoipa::path(params(("config_id" = i64, Path, description = "Config id")), responses((status = 200, description = "The config", body = LlmSettingsResponse), (status = 404, description = "No such config for the caller", body = DetailCodeError)) )]
 #[get("/{config_id}")]
-async fn get_config(c: Me, path: Path<String>) -> Result<Json<LlmSettingsResponse>, ApiError> {
-    let config = c
-        .service()
-        .get_config(&c.actor, &c.owner, config_id(&path)?);
+async fn get_config(c: Me, Segment(id): Segment<ConfigId>) -> Reply<LlmSettingsResponse> {
+    let config = c.config(id);
     Ok(Json((&config.await?).into()))
 }
 
@@ -281,21 +265,10 @@ async fn get_config(c: Me, path: Path<String>) -> Result<Json<LlmSettingsRespons
 ///
 /// There is at most one config per provider per user; posting again for the same provider
 /// updates the existing row.
-#[utoipa::path(
-    request_body = CreateConfigRequest,
-    responses(
-        (status = 201, description = "Created or updated", body = LlmSettingsResponse),
-        (status = 403, description = "The token lacks the `write` scope", body = DetailCodeError),
-    )
-)]
+#[utoipa::path(request_body = CreateConfigRequest, responses((status = 201, description = "Created or updated", body = LlmSettingsResponse)) )]
 #[post("")]
-async fn create_config(
-    c: Me,
-    JsonBody(body): JsonBody<CreateConfigRequest>,
-) -> Result<HttpResponse, ApiError> {
-    let provider = NATIVE
-        .names
-        .provider(c.service().catalog(), &body.provider)?;
+async fn create_config(c: Me, JsonBody(body): JsonBody<CreateConfigRequest>) -> Answer {
+    let provider = NATIVE.names.provider(c.catalog(), &body.provider)?;
     let mut changes = ConfigPatch {
         model: patch(body.model, ModelName::parse)?,
         base_url: patch(body.base_url, |u| BaseUrl::parse(&u))?,
@@ -305,36 +278,20 @@ async fn create_config(
     if let Some(key) = body.api_key {
         changes.secrets.insert("api_key".into(), Some(key));
     }
-    let request = UpsertRequest {
-        provider,
-        changes,
-        make_default: body.is_default == Some(true),
-    };
-    let outcome = c
-        .service()
-        .upsert_config(&c.actor, &c.owner, request)
+    let config = c
+        .upsert(provider, changes, body.is_default == Some(true))
         .await?;
-    Ok(HttpResponse::Created().json(LlmSettingsResponse::from(outcome.config())))
+    Ok(HttpResponse::Created().json(LlmSettingsResponse::from(&config)))
 }
 
 /// Partially update one of the caller's configs (scope `write`).
-#[utoipa::path(
-    params(("config_id" = i64, Path, description = "Config id")),
-    request_body = UpdateConfigRequest,
-    responses(
-        (status = 200, description = "Updated", body = LlmSettingsResponse),
-        (status = 400, description = "Validation error, or an attempt to change provider / is_default", body = DetailCodeError),
-        (status = 404, description = "No such config for the caller", body = DetailCodeError),
-        (status = 409, description = "The config changed since `version`", body = DetailCodeError),
-    )
-)]
+#[utoipa::path(params(("config_id" = i64, Path, description = "Config id")), request_body = UpdateConfigRequest, responses((status = 200, description = "Updated", body = LlmSettingsResponse), (status = 400, description = "Validation error, or an attempt to change provider / is_default", body = DetailCodeError), (status = 404, description = "No such config for the caller", body = DetailCodeError), (status = 409, description = "The config changed since `version`", body = DetailCodeError)) )]
 #[patch("/{config_id}")]
 async fn update_config(
     c: Me,
-    path: Path<String>,
+    Segment(id): Segment<ConfigId>,
     JsonBody(body): JsonBody<UpdateConfigRequest>,
-) -> Result<Json<LlmSettingsResponse>, ApiError> {
-    let id = config_id(&path)?;
+) -> Reply<LlmSettingsResponse> {
     let patch = ConfigPatch {
         provider: body.provider.map(|p| p.to_string()),
         is_default: body.is_default.map(|_| true),
@@ -349,75 +306,41 @@ async fn update_config(
         expected_version: body.version,
         ..ConfigPatch::default()
     };
-    let config = c
-        .service()
-        .update_config(&c.actor, &c.owner, id, patch)
-        .await?;
+    let config = c.update(id, patch).await?;
     Ok(Json((&config).into()))
 }
 
 /// Delete one of the caller's configs (scope `write`). Returns 204.
-#[utoipa::path(
-    params(("config_id" = i64, Path, description = "Config id")),
-    responses(
-        (status = 204, description = "Deleted"),
-        (status = 404, description = "No such config for the caller", body = DetailCodeError),
-    )
-)]
+#[utoipa::path(params(("config_id" = i64, Path, description = "Config id")), responses((status = 204, description = "Deleted"), (status = 404, description = "No such config for the caller", body = DetailCodeError)) )]
 #[delete("/{config_id}")]
-async fn delete_config(c: Me, path: Path<String>) -> Result<HttpResponse, ApiError> {
-    c.service()
-        .delete_config(&c.actor, &c.owner, config_id(&path)?)
-        .await?;
+async fn delete_config(c: Me, Segment(id): Segment<ConfigId>) -> Answer {
+    c.delete(id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
 /// Make a config the caller's default, clearing the flag on the others (scope `write`).
-#[utoipa::path(
-    params(("config_id" = i64, Path, description = "Config id")),
-    responses(
-        (status = 200, description = "The new default", body = LlmSettingsResponse),
-        (status = 400, description = "The config is disabled", body = DetailCodeError),
-        (status = 404, description = "No such config for the caller", body = DetailCodeError),
-    )
-)]
+#[utoipa::path(params(("config_id" = i64, Path, description = "Config id")), responses((status = 200, description = "The new default", body = LlmSettingsResponse), (status = 400, description = "The config is disabled", body = DetailCodeError), (status = 404, description = "No such config for the caller", body = DetailCodeError)) )]
 #[post("/{config_id}/set-default")]
-async fn set_default(c: Me, path: Path<String>) -> Result<Json<LlmSettingsResponse>, ApiError> {
-    let config = c
-        .service()
-        .set_default(&c.actor, &c.owner, config_id(&path)?)
-        .await?;
+async fn set_default(c: Me, Segment(id): Segment<ConfigId>) -> Reply<LlmSettingsResponse> {
+    let config = c.set_default(id).await?;
     Ok(Json((&config).into()))
 }
 
 /// Validate a provider configuration without saving it (scope `write`).
 ///
 /// Pass `api_key` to test a fresh key, or omit it to test the saved key for that provider.
-#[utoipa::path(
-    request_body = TestConnectionRequest,
-    responses(
-        (status = 200, description = "The test ran; see `success`", body = TestConnectionResponse),
-        (status = 404, description = "No key stored and none given (`provider_not_configured`)", body = DetailCodeError),
-    )
-)]
+#[utoipa::path(request_body = TestConnectionRequest, responses((status = 200, description = "The test ran; see `success`", body = TestConnectionResponse), (status = 404, description = "No key stored and none given", body = DetailCodeError, example = json!({"detail": "no API key is stored for provider anthropic and none was given", "error_code": "provider_not_configured"}))) )]
 #[post("/test")]
 async fn test_connection(
     c: Me,
     JsonBody(body): JsonBody<TestConnectionRequest>,
-) -> Result<Json<TestConnectionResponse>, ApiError> {
-    let mut test = ConnectionTest::stored(
-        NATIVE
-            .names
-            .provider(c.service().catalog(), &body.provider)?,
-    );
+) -> Reply<TestConnectionResponse> {
+    let mut test = ConnectionTest::stored(NATIVE.names.provider(c.catalog(), &body.provider)?);
     test.secrets
         .extend(body.api_key.map(|k| ("api_key".to_owned(), k)));
     test.base_url = body.base_url.as_deref().map(BaseUrl::parse).transpose()?;
     test.model = body.model.map(ModelName::parse).transpose()?;
-    let result = c
-        .service()
-        .test_connection(&c.actor, &c.owner, test)
-        .await?;
+    let result = c.test(test).await?;
     let outcome = result.outcome;
     let message = match (&result.model, outcome.success, outcome.model_available) {
         (_, false, _) => outcome.message,

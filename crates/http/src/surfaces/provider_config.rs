@@ -9,7 +9,8 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use actix_web::web::{Json, Path};
+use actix_web::web::{Data, Json};
+use actix_web::HttpRequest;
 use actix_web::{delete, get, post, put, HttpResponse};
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
@@ -17,15 +18,15 @@ use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use llm_settings_domain::error::shown;
-use llm_settings_domain::{
-    ConfigPatch, ErrorCode, ProviderConfig, ProviderId, SecretValue, UpsertRequest,
-};
+use llm_settings_domain::{ConfigPatch, ErrorCode, ProviderConfig, ProviderId, SecretValue};
 
+use super::{Answer, Reply};
 use crate::body::JsonBody;
-use crate::caller::{Caller, ClaimInstance};
+use crate::caller::{Caller, ClaimInstance, FromSegment, Segment};
 use crate::error::ApiError;
 use crate::naming::ProviderNames;
 use crate::surface::{ErrorObject, PROVIDER_CONFIG};
+use crate::AppState;
 
 /// An admin (or superadmin) acting on the instance named in the token.
 type Admin = Caller<ClaimInstance>;
@@ -151,20 +152,30 @@ impl ProviderConfigResponse {
     }
 }
 
-impl Admin {
-    /// A provider named in the path: anything else is not a resource here (404).
-    fn path_provider(&self, name: &str) -> Result<ProviderId, ApiError> {
-        PROVIDER_CONFIG
-            .names
-            .provider(self.service().catalog(), name)
-            .map_err(|e| ApiError::not_found(e.message))
-    }
+/// The `{provider}` of a request path, in this surface's names; any other name is not a
+/// resource here (404).
+#[derive(Debug, Clone, Copy)]
+pub struct Named(pub ProviderId);
 
+impl FromSegment for Named {
+    const NAME: &'static str = "provider";
+
+    fn from_segment(req: &HttpRequest, name: &str) -> Result<Self, ApiError> {
+        let state = req.app_data::<Data<AppState>>();
+        let catalog = state.map(|s| s.service.catalog());
+        let found = catalog.map(|catalog| PROVIDER_CONFIG.names.provider(catalog, name));
+        match found {
+            Some(Ok(provider)) => Ok(Self(provider)),
+            Some(Err(e)) => Err(ApiError::not_found(e.message)),
+            None => Err(ApiError::not_found("no such provider")),
+        }
+    }
+}
+
+impl Admin {
     /// The instance's config of a provider, or the seed's 404.
     async fn find(&self, provider: ProviderId) -> Result<ProviderConfig, ApiError> {
-        let found = self
-            .service()
-            .find_config(&self.actor, &self.owner, provider);
+        let found = self.config_of(provider);
         found.await?.ok_or_else(|| {
             let name = PROVIDER_CONFIG.names.wire_name(provider);
             ApiError::not_found(format!("No configuration found for provider: {name}"))
@@ -216,13 +227,10 @@ fn credentials_patch(
 }
 
 /// List the instance's provider configurations.
-#[utoipa::path(responses(
-    (status = 200, description = "Every configured provider of this API", body = Vec<ProviderConfigResponse>),
-    (status = 403, description = "Not an admin of the token's instance, no `instance` claim, or no `read` scope", body = ErrorObject),
-))]
+#[utoipa::path(responses((status = 200, description = "Every configured provider of this API", body = Vec<ProviderConfigResponse>)))]
 #[get("")]
-async fn list_providers(c: Admin) -> Result<Json<Vec<ProviderConfigResponse>>, ApiError> {
-    let configs = c.service().list_configs(&c.actor, &c.owner).await?;
+async fn list_providers(c: Admin) -> Reply<Vec<ProviderConfigResponse>> {
+    let configs = c.configs().await?;
     let covered = configs
         .iter()
         .filter(|c| PROVIDER_CONFIG.names.covers(c.provider));
@@ -230,28 +238,13 @@ async fn list_providers(c: Admin) -> Result<Json<Vec<ProviderConfigResponse>>, A
 }
 
 /// Create a provider configuration for the instance. Returns 201; 409 if one exists.
-#[utoipa::path(
-    request_body = CreateProviderRequest,
-    responses(
-        (status = 201, description = "Created", body = ProviderConfigResponse),
-        (status = 400, description = "Unknown provider, unknown or missing credential field", body = ErrorObject),
-        (status = 403, description = "Not an admin of the token's instance, no `instance` claim, or no `write` scope", body = ErrorObject),
-        (status = 409, description = "The provider is already configured", body = ErrorObject),
-    )
-)]
+#[utoipa::path(request_body = CreateProviderRequest, responses((status = 201, description = "Created", body = ProviderConfigResponse), (status = 400, description = "Unknown provider, unknown or missing credential field", body = ErrorObject), (status = 409, description = "The provider is already configured", body = ErrorObject)) )]
 #[post("")]
-async fn create_provider(
-    c: Admin,
-    JsonBody(body): JsonBody<CreateProviderRequest>,
-) -> Result<HttpResponse, ApiError> {
+async fn create_provider(c: Admin, JsonBody(body): JsonBody<CreateProviderRequest>) -> Answer {
     let provider = PROVIDER_CONFIG
         .names
-        .provider(c.service().catalog(), &body.provider)?;
-    if c.service()
-        .find_config(&c.actor, &c.owner, provider)
-        .await?
-        .is_some()
-    {
+        .provider(c.catalog(), &body.provider)?;
+    if c.config_of(provider).await?.is_some() {
         return Err(ApiError::new(
             ErrorCode::Conflict,
             format!(
@@ -262,82 +255,44 @@ async fn create_provider(
     }
     let mut changes = credentials_patch(provider, body.credentials)?;
     changes.enabled = body.enabled;
-    let request = UpsertRequest {
-        provider,
-        changes,
-        make_default: false,
-    };
-    let outcome = c
-        .service()
-        .upsert_config(&c.actor, &c.owner, request)
-        .await?;
-    Ok(HttpResponse::Created().json(ProviderConfigResponse::of(outcome.config())))
+    let config = c.upsert(provider, changes, false).await?;
+    Ok(HttpResponse::Created().json(ProviderConfigResponse::of(&config)))
 }
 
 /// One provider configuration of the instance.
-#[utoipa::path(
-    params(("provider" = String, Path, description = "openai, anthropic, google, google-vertex, azure, amazon-bedrock or xai")),
-    responses(
-        (status = 200, description = "The configuration", body = ProviderConfigResponse),
-        (status = 403, description = "Not an admin of the token's instance, no `instance` claim, or no `read` scope", body = ErrorObject),
-        (status = 404, description = "No configuration for the provider, or not a provider of this API", body = ErrorObject),
-    )
-)]
+#[utoipa::path(params(("provider" = String, Path, description = "openai, anthropic, google, google-vertex, azure, amazon-bedrock or xai")), responses((status = 200, description = "The configuration", body = ProviderConfigResponse), (status = 404, description = "No configuration for the provider, or not a provider of this API", body = ErrorObject)) )]
 #[get("/{provider}")]
 async fn get_provider(
     c: Admin,
-    path: Path<String>,
-) -> Result<Json<ProviderConfigResponse>, ApiError> {
-    let config = c.find(c.path_provider(&path)?).await?;
+    Segment(Named(p)): Segment<Named>,
+) -> Reply<ProviderConfigResponse> {
+    let config = c.find(p).await?;
     Ok(Json(ProviderConfigResponse::of(&config)))
 }
 
 /// Update an existing LLM provider configuration: `enabled`, `credentials`, or both.
-#[utoipa::path(
-    params(("provider" = String, Path, description = "openai, anthropic, google, google-vertex, azure, amazon-bedrock or xai")),
-    request_body = UpdateProviderRequest,
-    responses(
-        (status = 200, description = "OK", body = ProviderConfigResponse),
-        (status = 400, description = "Unknown or invalid credential field", body = ErrorObject),
-        (status = 403, description = "Not an admin of the token's instance, no `instance` claim, or no `write` scope", body = ErrorObject),
-        (status = 404, description = "Provider not found", body = ErrorObject,
-            example = json!({"error": {"code": "NOT_FOUND", "message": "No configuration found for provider: openai"}})),
-    )
-)]
+#[utoipa::path(params(("provider" = String, Path, description = "openai, anthropic, google, google-vertex, azure, amazon-bedrock or xai")), request_body = UpdateProviderRequest, responses((status = 200, description = "OK", body = ProviderConfigResponse), (status = 400, description = "Unknown or invalid credential field", body = ErrorObject), (status = 404, description = "Provider not found", body = ErrorObject, example = json!({"error": {"code": "NOT_FOUND", "message": "No configuration found for provider: openai"}}))) )]
 #[put("/{provider}")]
 async fn update_provider(
     c: Admin,
-    path: Path<String>,
+    Segment(Named(provider)): Segment<Named>,
     JsonBody(body): JsonBody<UpdateProviderRequest>,
-) -> Result<Json<ProviderConfigResponse>, ApiError> {
-    let provider = c.path_provider(&path)?;
+) -> Reply<ProviderConfigResponse> {
     let current = c.find(provider).await?;
     let mut patch = credentials_patch(provider, body.credentials.unwrap_or_default())?;
     patch.enabled = body.enabled;
     if patch.enabled.is_none() && patch.secrets.is_empty() && patch.settings.is_empty() {
         return Ok(Json(ProviderConfigResponse::of(&current)));
     }
-    let config = c
-        .service()
-        .update_config(&c.actor, &c.owner, current.id, patch)
-        .await?;
+    let config = c.update(current.id, patch).await?;
     Ok(Json(ProviderConfigResponse::of(&config)))
 }
 
 /// Delete a provider configuration of the instance. Returns 204.
-#[utoipa::path(
-    params(("provider" = String, Path, description = "openai, anthropic, google, google-vertex, azure, amazon-bedrock or xai")),
-    responses(
-        (status = 204, description = "Deleted"),
-        (status = 403, description = "Not an admin of the token's instance, no `instance` claim, or no `write` scope", body = ErrorObject),
-        (status = 404, description = "No configuration for the provider", body = ErrorObject),
-    )
-)]
+#[utoipa::path(params(("provider" = String, Path, description = "openai, anthropic, google, google-vertex, azure, amazon-bedrock or xai")), responses((status = 204, description = "Deleted"), (status = 404, description = "No configuration for the provider", body = ErrorObject)) )]
 #[delete("/{provider}")]
-async fn delete_provider(c: Admin, path: Path<String>) -> Result<HttpResponse, ApiError> {
-    let current = c.find(c.path_provider(&path)?).await?;
-    c.service()
-        .delete_config(&c.actor, &c.owner, current.id)
-        .await?;
+async fn delete_provider(c: Admin, Segment(Named(p)): Segment<Named>) -> Answer {
+    let current = c.find(p).await?;
+    c.delete(current.id).await?;
     Ok(HttpResponse::NoContent().finish())
 }

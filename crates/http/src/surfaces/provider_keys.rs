@@ -16,10 +16,10 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use llm_settings_domain::error::shown;
 use llm_settings_domain::{
     BaseUrl, ConfigPatch, ConnectionTest, ModelName, ProviderConfig, ProviderId, SecretValue,
-    TaskAssignment, TaskName, UpsertRequest,
+    TaskAssignment, TaskName,
 };
 
-use super::{double_option, patch};
+use super::{double_option, patch, Reply};
 use crate::body::JsonBody;
 use crate::caller::{Caller, Deployment};
 use crate::error::ApiError;
@@ -141,41 +141,29 @@ pub struct TaskAssignmentsResponse {
 fn provider_in_path(c: &Global, name: &str) -> Result<ProviderId, ApiError> {
     PROVIDER_KEYS
         .names
-        .provider(c.service().catalog(), name)
+        .provider(c.catalog(), name)
         .map_err(|_| ApiError::invalid(format!("Invalid provider: {}", shown(name))))
 }
 
 /// List every provider of this surface with its key status (hints only, no keys).
-#[utoipa::path(responses(
-    (status = 200, description = "One status per provider: openai, gemini, anthropic, openrouter, ollama", body = Vec<ProviderStatus>),
-    (status = 403, description = "Not a superadmin, or the token lacks the `read` scope", body = DetailError),
-))]
+#[utoipa::path(responses((status = 200, description = "One status per provider: openai, gemini, anthropic, openrouter, ollama", body = Vec<ProviderStatus>)))]
 #[get("/providers")]
-async fn list_providers(c: Global) -> Result<Json<Vec<ProviderStatus>>, ApiError> {
-    let configs = c.service().list_configs(&c.actor, &c.owner).await?;
-    let listed = PROVIDER_KEYS.names.listed(c.service().catalog());
+async fn list_providers(c: Global) -> Reply<Vec<ProviderStatus>> {
+    let configs = c.configs().await?;
+    let listed = PROVIDER_KEYS.names.listed(c.catalog());
     let status = |p: ProviderId| ProviderStatus::of(p, configs.iter().find(|c| c.provider == p));
     Ok(Json(listed.into_iter().map(status).collect()))
 }
 
 /// Save or update a provider's API key: validated non-empty, encrypted, stored, and its hint
 /// cached for display.
-#[utoipa::path(
-    params(("provider" = String, Path, description = "One of: openai, gemini, anthropic, openrouter, ollama")),
-    request_body = SaveProviderRequest,
-    responses(
-        (status = 200, description = "Key saved", body = ProviderStatus),
-        (status = 400, description = "Invalid provider name", body = DetailError, example = json!({"detail": "Invalid provider: xyz"})),
-        (status = 403, description = "Not a superadmin, or the token lacks the `write` scope", body = DetailError),
-        (status = 422, description = "Empty, missing or malformed api_key", body = ValidationErrorBody),
-    )
-)]
+#[utoipa::path(params(("provider" = String, Path, description = "One of: openai, gemini, anthropic, openrouter, ollama")), request_body = SaveProviderRequest, responses((status = 200, description = "Key saved", body = ProviderStatus), (status = 400, description = "Invalid provider name", body = DetailError, example = json!({"detail": "Invalid provider: xyz"})), (status = 422, description = "Empty, missing or malformed api_key", body = ValidationErrorBody)) )]
 #[post("/providers/{provider}")]
 async fn save_provider_key(
     c: Global,
     path: Path<String>,
     JsonBody(body): JsonBody<SaveProviderRequest>,
-) -> Result<Json<ProviderStatus>, ApiError> {
+) -> Reply<ProviderStatus> {
     if body.api_key.is_blank() {
         return Err(ApiError::invalid_field(
             "api_key",
@@ -190,38 +178,16 @@ async fn save_provider_key(
         ..ConfigPatch::default()
     };
     changes.secrets.insert("api_key".into(), Some(body.api_key));
-    let request = UpsertRequest {
-        provider,
-        changes,
-        make_default: false,
-    };
-    let outcome = c
-        .service()
-        .upsert_config(&c.actor, &c.owner, request)
-        .await?;
-    Ok(Json(ProviderStatus::of(provider, Some(outcome.config()))))
+    let config = c.upsert(provider, changes, false).await?;
+    Ok(Json(ProviderStatus::of(provider, Some(&config))))
 }
 
 /// Test the provider's stored key against the provider.
-#[utoipa::path(
-    params(("provider" = String, Path, description = "One of: openai, gemini, anthropic, openrouter, ollama")),
-    responses(
-        (status = 200, description = "The test ran; see `success`", body = ProviderTestResult),
-        (status = 400, description = "Invalid provider name", body = DetailError),
-        (status = 403, description = "Not a superadmin, or the token lacks the `write` scope", body = DetailError),
-        (status = 404, description = "No key stored for the provider", body = DetailError),
-    )
-)]
+#[utoipa::path(params(("provider" = String, Path, description = "One of: openai, gemini, anthropic, openrouter, ollama")), responses((status = 200, description = "The test ran; see `success`", body = ProviderTestResult), (status = 400, description = "Invalid provider name", body = DetailError), (status = 404, description = "No key stored for the provider", body = DetailError)) )]
 #[post("/providers/{provider}/test")]
-async fn test_provider(
-    c: Global,
-    path: Path<String>,
-) -> Result<Json<ProviderTestResult>, ApiError> {
+async fn test_provider(c: Global, path: Path<String>) -> Reply<ProviderTestResult> {
     let test = ConnectionTest::stored(provider_in_path(&c, &path)?);
-    let result = c
-        .service()
-        .test_connection(&c.actor, &c.owner, test)
-        .await?;
+    let result = c.test(test).await?;
     let outcome = result.outcome;
     Ok(Json(ProviderTestResult {
         provider: result.provider.to_string(),
@@ -266,12 +232,10 @@ fn assignments(
             ));
         }
         let names = &PROVIDER_KEYS.names;
-        let provider = names
-            .provider(c.service().catalog(), &item.provider)
-            .map_err(|_| {
-                let known = names.known_names(c.service().catalog());
-                ApiError::invalid_field(at("provider"), format!("provider must be one of: {known}"))
-            })?;
+        let provider = names.provider(c.catalog(), &item.provider).map_err(|_| {
+            let known = names.known_names(c.catalog());
+            ApiError::invalid_field(at("provider"), format!("provider must be one of: {known}"))
+        })?;
         let model = ModelName::parse(item.model)
             .map_err(|e| ApiError::invalid_field(at("model"), e.to_string()))?;
         out.push(TaskAssignment {
@@ -284,33 +248,21 @@ fn assignments(
 }
 
 /// Save task → provider + model mappings; returns every assignment.
-#[utoipa::path(
-    request_body = TaskAssignmentsRequest,
-    responses(
-        (status = 200, description = "Saved; every assignment", body = TaskAssignmentsResponse),
-        (status = 403, description = "Not a superadmin, or the token lacks the `write` scope", body = DetailError),
-        (status = 422, description = "Empty or malformed task, unknown provider, empty model, or a task given twice", body = ValidationErrorBody),
-    )
-)]
+#[utoipa::path(request_body = TaskAssignmentsRequest, responses((status = 200, description = "Saved; every assignment", body = TaskAssignmentsResponse), (status = 422, description = "Empty or malformed task, unknown provider, empty model, or a task given twice", body = ValidationErrorBody, example = json!({"detail": [{"loc": ["body", "assignments", 1, "task"], "msg": "task summarize is assigned twice", "type": "value_error"}]}))))]
 #[post("/task-assignments")]
 async fn save_task_assignments(
     c: Global,
     JsonBody(body): JsonBody<TaskAssignmentsRequest>,
-) -> Result<Json<TaskAssignmentsResponse>, ApiError> {
+) -> Reply<TaskAssignmentsResponse> {
     let assignments = assignments(&c, body.assignments)?;
-    let saved = c
-        .service()
-        .save_task_assignments(&c.actor, &c.owner, assignments);
+    let saved = c.save_tasks(assignments);
     Ok(Json(saved.await?.into()))
 }
 
 /// Get the current task assignments.
-#[utoipa::path(responses(
-    (status = 200, description = "Every assignment, ordered by task", body = TaskAssignmentsResponse),
-    (status = 403, description = "Not a superadmin, or the token lacks the `read` scope", body = DetailError),
-))]
+#[utoipa::path(responses((status = 200, description = "Every assignment, ordered by task", body = TaskAssignmentsResponse)))]
 #[get("/task-assignments")]
-async fn get_task_assignments(c: Global) -> Result<Json<TaskAssignmentsResponse>, ApiError> {
-    let assignments = c.service().task_assignments(&c.actor, &c.owner).await?;
+async fn get_task_assignments(c: Global) -> Reply<TaskAssignmentsResponse> {
+    let assignments = c.tasks().await?;
     Ok(Json(assignments.into()))
 }
