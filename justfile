@@ -9,6 +9,11 @@ lint:
     cargo fmt --all --check
     cargo clippy --workspace --all-targets -- -D warnings
 
+# Prove the layering: no adapter crate (diesel, actix-web, reqwest, chacha20poly1305 …) is ever
+# under the domain crate, and every adapter depends on it (`cargo tree -i`, as CI runs it).
+layering:
+    bash .ci/layering.sh
+
 # Format the code.
 fmt:
     cargo fmt --all

@@ -119,3 +119,129 @@ async fn hostile_inputs_are_client_errors(backend: Backend) {
     let r = svc.call("GET", "/users/me/llm-settings", &user, None).await;
     assert_eq!(r.body, json!({"configs": []}), "nothing was stored");
 }
+
+on_both_stores!(a_key_sent_in_the_wrong_place_never_comes_back);
+
+/// A request: method, path, token, JSON body (`Null` for none) and extra headers.
+type Request<'a> = (&'a str, &'a str, &'a str, Value, Vec<(&'a str, String)>);
+
+/// Keys pasted as provider names, field names, header values or values of another type are
+/// refused without being repeated, on every surface.
+async fn a_key_sent_in_the_wrong_place_never_comes_back(backend: Backend) {
+    const PLANTED: &str = "sk-proj-PLANTEDsecretVALUE0123456789abcdef";
+    let svc = Service::start(backend, &[]).await;
+    let root = svc.token("root", "read write", &["superadmin"], None);
+    let admin = svc.token("ops", "read write", &["admin"], Some("acme"));
+    let me = svc.user("u1");
+    let providers = format!("/api/v1/settings/providers/{PLANTED}");
+    let config = format!("/v1/llm-provider/{PLANTED}");
+    let requests: Vec<Request> = vec![
+        (
+            "POST",
+            "/llm-config/",
+            &root,
+            json!({"provider": PLANTED, "model": "m", "api_key": PLANTED}),
+            vec![],
+        ),
+        (
+            "GET",
+            "/llm-config/",
+            &root,
+            Value::Null,
+            vec![("X-Instance-Id", PLANTED.repeat(8))],
+        ),
+        (
+            "POST",
+            &providers,
+            &root,
+            json!({"api_key": "sk-0123456789abcdef0123456789"}),
+            vec![],
+        ),
+        (
+            "POST",
+            "/api/v1/settings/providers/openai",
+            &root,
+            json!({"api_key": PLANTED, PLANTED: 1}),
+            vec![],
+        ),
+        (
+            "POST",
+            "/api/v1/settings/task-assignments",
+            &root,
+            json!({"assignments": [{"task": PLANTED, "provider": PLANTED, "model": "m"}]}),
+            vec![],
+        ),
+        ("PUT", &config, &admin, json!({"enabled": true}), vec![]),
+        (
+            "POST",
+            "/v1/llm-provider",
+            &admin,
+            json!({"provider": PLANTED, "credentials": {}}),
+            vec![],
+        ),
+        (
+            "POST",
+            "/v1/llm-provider",
+            &admin,
+            json!({"provider": "openai", "credentials": {PLANTED: PLANTED}}),
+            vec![],
+        ),
+        (
+            "POST",
+            "/v1/llm-provider",
+            &admin,
+            json!({"provider": "openai", "enabled": PLANTED, "credentials": {}}),
+            vec![],
+        ),
+        (
+            "PUT",
+            "/api/settings",
+            &me,
+            json!({"ai": {"providers": {PLANTED: {"apiKey": PLANTED}}}}),
+            vec![],
+        ),
+        (
+            "PUT",
+            "/api/settings",
+            &me,
+            json!({"ai": {"provider": PLANTED, "temperature": PLANTED}}),
+            vec![],
+        ),
+        (
+            "PUT",
+            "/api/settings",
+            &me,
+            json!({"ai": {"providers": {"openai": {PLANTED: 1}}}}),
+            vec![],
+        ),
+        (
+            "POST",
+            "/api/settings/test-provider",
+            &me,
+            json!({"apiKey": PLANTED, "provider": PLANTED}),
+            vec![],
+        ),
+        (
+            "POST",
+            "/api/settings/test-provider",
+            &me,
+            json!({"apiKey": PLANTED, "baseUrl": PLANTED}),
+            vec![],
+        ),
+    ];
+    for (method, path, token, body, headers) in requests {
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let body = (!body.is_null()).then_some(body);
+        let r = svc
+            .send(method, path, Some(token), body.as_ref(), &headers)
+            .await;
+        assert!(
+            (400..500).contains(&r.status),
+            "{method} {path}: {} {}",
+            r.status,
+            r.text
+        );
+        assert!(!r.text.contains("PLANTED"), "{method} {path}: {}", r.text);
+    }
+    support::assert_absent("PLANTED", svc.logs().as_bytes(), "the service log");
+}

@@ -223,6 +223,7 @@ impl Service {
                 roles: roles.iter().map(|r| (*r).to_owned()).collect(),
                 instance: instance.map(str::to_owned),
                 exp,
+                nbf: None,
                 iss: None,
                 aud: None,
             })
@@ -290,6 +291,35 @@ impl Service {
             req = req.bearer_auth(t);
         }
         let res = req.send().await.unwrap();
+        let status = res.status().as_u16();
+        let headers = res.headers().clone();
+        let text = res.text().await.unwrap();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Reply {
+            status,
+            headers,
+            body,
+            text,
+        }
+    }
+
+    /// Sends a body with no `Content-Type` header at all.
+    pub async fn send_without_content_type(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        body: String,
+    ) -> Reply {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let res = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
         let status = res.status().as_u16();
         let headers = res.headers().clone();
         let text = res.text().await.unwrap();

@@ -1,20 +1,18 @@
 //! Bearer-token authentication: verifies a JWT and turns its claims into a domain [`Actor`].
 
-use std::future::{ready, Ready};
-
-use actix_web::dev::Payload;
 use actix_web::http::header;
-use actix_web::{FromRequest, HttpRequest};
+use actix_web::web::Data;
+use actix_web::HttpRequest;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
-use llm_settings_domain::{Actor, InstanceId, Role, Scope, UserId};
+use llm_settings_domain::{Actor, ErrorCode, InstanceId, Role, Scope, UserId};
 
-use crate::error::{ApiError, Surface};
+use crate::error::ApiError;
 use crate::AppState;
 
-/// Seconds of clock skew tolerated on `exp` and `nbf`.
-const LEEWAY_SECS: u64 = 30;
+/// Seconds of clock skew tolerated on `exp` and `nbf` unless configured otherwise.
+pub const DEFAULT_LEEWAY_SECS: u64 = 30;
 
 /// Why a token was refused; the message is safe to show the client.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -25,8 +23,18 @@ pub enum AuthError {
     MalformedHeader,
     #[error("the token has expired")]
     Expired,
+    #[error("the token is not valid yet")]
+    NotYetValid,
     #[error("the token signature is invalid")]
     BadSignature,
+    #[error("the token is not valid: it is signed with an algorithm this service does not accept")]
+    Algorithm,
+    #[error("the token is not valid: wrong issuer")]
+    Issuer,
+    #[error("the token is not valid: wrong audience")]
+    Audience,
+    #[error("the token is not valid: the token lacks the `{0}` claim")]
+    MissingClaim(String),
     #[error("the token is not valid: {0}")]
     Invalid(String),
 }
@@ -38,6 +46,14 @@ pub enum AuthSetupError {
     WeakSecret,
     #[error("the JWT public key is not a PEM RSA, EC (P-256) or Ed25519 public key")]
     UnsupportedKey,
+}
+
+/// The `aud` claim: one audience or several (RFC 7519, section 4.1.3).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Audience {
+    One(String),
+    Many(Vec<String>),
 }
 
 /// Claims of a bearer token.
@@ -54,9 +70,11 @@ pub struct Claims {
     pub instance: Option<String>,
     pub exp: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iss: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub aud: Option<String>,
+    pub aud: Option<Audience>,
 }
 
 /// Verifies bearer tokens with one pinned algorithm.
@@ -70,6 +88,7 @@ impl std::fmt::Debug for Authenticator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Authenticator")
             .field("algorithms", &self.validation.algorithms)
+            .field("leeway", &self.validation.leeway)
             .finish_non_exhaustive()
     }
 }
@@ -110,6 +129,12 @@ impl Authenticator {
         Ok(Self::with(key, alg, issuer, audience))
     }
 
+    /// Tolerates `secs` seconds of clock skew on `exp` and `nbf`.
+    pub fn with_leeway(mut self, secs: u64) -> Self {
+        self.validation.leeway = secs;
+        self
+    }
+
     fn with(
         key: DecodingKey,
         alg: Algorithm,
@@ -117,7 +142,7 @@ impl Authenticator {
         audience: Option<&str>,
     ) -> Self {
         let mut validation = Validation::new(alg);
-        validation.leeway = LEEWAY_SECS;
+        validation.leeway = DEFAULT_LEEWAY_SECS;
         validation.validate_exp = true;
         validation.validate_nbf = true;
         validation.set_required_spec_claims(&["exp", "sub"]);
@@ -141,27 +166,38 @@ impl Authenticator {
     /// Verifies a token and builds the actor it speaks for.
     pub fn verify(&self, token: &str) -> Result<Actor, AuthError> {
         use jsonwebtoken::errors::ErrorKind;
+        if jsonwebtoken::decode_header(token).is_err() && header_names_an_algorithm(token) {
+            // `alg: none` and other algorithms jsonwebtoken does not even know.
+            return Err(AuthError::Algorithm);
+        }
         let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation).map_err(
             |e| match e.kind() {
                 ErrorKind::ExpiredSignature => AuthError::Expired,
                 ErrorKind::InvalidSignature => AuthError::BadSignature,
-                ErrorKind::InvalidAlgorithm => AuthError::Invalid(
-                    "the token is signed with an algorithm this service does not accept".into(),
-                ),
-                ErrorKind::InvalidIssuer => AuthError::Invalid("wrong issuer".into()),
-                ErrorKind::InvalidAudience => AuthError::Invalid("wrong audience".into()),
-                ErrorKind::ImmatureSignature => {
-                    AuthError::Invalid("the token is not valid yet".into())
-                }
-                ErrorKind::MissingRequiredClaim(c) => {
-                    AuthError::Invalid(format!("the token lacks the `{c}` claim"))
-                }
+                ErrorKind::InvalidAlgorithm => AuthError::Algorithm,
+                ErrorKind::InvalidIssuer => AuthError::Issuer,
+                ErrorKind::InvalidAudience => AuthError::Audience,
+                ErrorKind::ImmatureSignature => AuthError::NotYetValid,
+                ErrorKind::MissingRequiredClaim(c) => AuthError::MissingClaim(c.clone()),
                 ErrorKind::Json(_) => AuthError::Invalid("the token claims are malformed".into()),
                 _ => AuthError::Invalid("the token could not be decoded".into()),
             },
         )?;
         actor_of(data.claims)
     }
+}
+
+/// Whether the token's header is JSON naming an `alg` (one jsonwebtoken could not accept).
+fn header_names_an_algorithm(token: &str) -> bool {
+    use base64::Engine;
+    let Some(header) = token.split('.').next() else {
+        return false;
+    };
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(header.trim_end_matches('='))
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+        .is_some_and(|h| h.get("alg").is_some_and(serde_json::Value::is_string))
 }
 
 fn actor_of(claims: Claims) -> Result<Actor, AuthError> {
@@ -208,48 +244,29 @@ impl TokenIssuer {
     }
 }
 
-/// The authenticated caller of a request; extracting it answers 401 in the surface's shape.
-#[derive(Debug, Clone)]
-pub struct Authenticated(pub Actor);
-
-impl FromRequest for Authenticated {
-    type Error = ApiError;
-    type Future = Ready<Result<Self, ApiError>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let surface = Surface::of(req);
-        let result = (|| {
-            let state = req
-                .app_data::<actix_web::web::Data<AppState>>()
-                .ok_or_else(|| {
-                    ApiError::new(
-                        surface,
-                        "internal_error",
-                        "authentication is not configured",
-                    )
-                })?;
-            let auth = &state.auth;
-            let header = req
-                .headers()
-                .get(header::AUTHORIZATION)
-                .ok_or_else(|| ApiError::unauthorized(surface, AuthError::Missing.to_string()))?;
-            let token = header
-                .to_str()
-                .ok()
-                .and_then(|h| {
-                    let (scheme, token) = h.split_once(' ')?;
-                    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-                })
-                .filter(|t| !t.is_empty())
-                .ok_or_else(|| {
-                    ApiError::unauthorized(surface, AuthError::MalformedHeader.to_string())
-                })?;
-            auth.verify(token)
-                .map(Authenticated)
-                .map_err(|e| ApiError::unauthorized(surface, e.to_string()))
-        })();
-        ready(result)
-    }
+/// Verifies the request's bearer token: the application state and the actor, or a 401.
+pub fn authenticate(req: &HttpRequest) -> Result<(Data<AppState>, Actor), ApiError> {
+    let state = req.app_data::<Data<AppState>>().cloned().ok_or_else(|| {
+        ApiError::new(ErrorCode::InternalError, "authentication is not configured")
+    })?;
+    let header = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .ok_or_else(|| ApiError::unauthorized(AuthError::Missing.to_string()))?;
+    let token = header
+        .to_str()
+        .ok()
+        .and_then(|h| {
+            let (scheme, token) = h.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+        })
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| ApiError::unauthorized(AuthError::MalformedHeader.to_string()))?;
+    let actor = state
+        .auth
+        .verify(token)
+        .map_err(|e| ApiError::unauthorized(e.to_string()))?;
+    Ok((state, actor))
 }
 
 #[cfg(test)]
@@ -258,14 +275,18 @@ mod tests {
 
     const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
 
+    fn now() -> i64 {
+        time::OffsetDateTime::now_utc().unix_timestamp()
+    }
+
     fn claims(exp_offset: i64) -> Claims {
-        let now = time::OffsetDateTime::now_utc().unix_timestamp();
         Claims {
             sub: "u1".into(),
             scope: "read write".into(),
             roles: vec!["admin".into(), "wizard".into()],
             instance: Some("acme".into()),
-            exp: (now + exp_offset) as u64,
+            exp: (now() + exp_offset) as u64,
+            nbf: None,
             iss: None,
             aud: None,
         }
@@ -295,9 +316,14 @@ mod tests {
             auth.verify("not.a.jwt").unwrap_err(),
             AuthError::Invalid(_)
         ));
+        // {"alg":"none","typ":"JWT"} . {"sub":"u1","exp":9999999999} . (no signature)
         let none_alg =
             "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiJ1MSIsImV4cCI6OTk5OTk5OTk5OX0.";
-        assert!(auth.verify(none_alg).is_err());
+        assert_eq!(auth.verify(none_alg).unwrap_err(), AuthError::Algorithm);
+        let mut early = claims(600);
+        early.nbf = Some((now() + 300) as u64);
+        let early = TokenIssuer::hs256(SECRET).mint(&early).unwrap();
+        assert_eq!(auth.verify(&early).unwrap_err(), AuthError::NotYetValid);
     }
 
     #[test]
@@ -306,17 +332,57 @@ mod tests {
             Authenticator::hs256(SECRET, Some("https://issuer"), Some("llm-settings")).unwrap();
         let mut c = claims(600);
         let issuer = TokenIssuer::hs256(SECRET);
-        assert!(auth.verify(&issuer.mint(&c).unwrap()).is_err());
+        assert!(matches!(
+            auth.verify(&issuer.mint(&c).unwrap()).unwrap_err(),
+            AuthError::MissingClaim(claim) if claim == "iss" || claim == "aud"
+        ));
         c.iss = Some("https://issuer".into());
-        c.aud = Some("llm-settings".into());
+        c.aud = Some(Audience::One("llm-settings".into()));
         assert!(auth.verify(&issuer.mint(&c).unwrap()).is_ok());
-        c.aud = Some("other".into());
-        assert!(auth.verify(&issuer.mint(&c).unwrap()).is_err());
+        c.aud = Some(Audience::Many(vec!["other".into(), "llm-settings".into()]));
+        assert!(
+            auth.verify(&issuer.mint(&c).unwrap()).is_ok(),
+            "an array holding the audience is valid"
+        );
+        c.aud = Some(Audience::One("other".into()));
+        assert_eq!(
+            auth.verify(&issuer.mint(&c).unwrap()).unwrap_err(),
+            AuthError::Audience
+        );
+        c.aud = Some(Audience::Many(vec!["other".into()]));
+        assert_eq!(
+            auth.verify(&issuer.mint(&c).unwrap()).unwrap_err(),
+            AuthError::Audience
+        );
+        c.aud = Some(Audience::One("llm-settings".into()));
+        c.iss = Some("https://elsewhere".into());
+        assert_eq!(
+            auth.verify(&issuer.mint(&c).unwrap()).unwrap_err(),
+            AuthError::Issuer
+        );
+    }
+
+    #[test]
+    fn the_leeway_is_a_setting() {
+        let token = TokenIssuer::hs256(SECRET).mint(&claims(-20)).unwrap();
+        let lenient = Authenticator::hs256(SECRET, None, None).unwrap();
+        assert!(
+            lenient.verify(&token).is_ok(),
+            "20 s late is within the default 30 s"
+        );
+        let strict = lenient.with_leeway(5);
+        assert_eq!(strict.verify(&token).unwrap_err(), AuthError::Expired);
     }
 
     #[test]
     fn weak_secrets_and_unknown_keys_are_refused_at_setup() {
-        assert!(Authenticator::hs256(b"short", None, None).is_err());
-        assert!(Authenticator::public_key_pem(b"not a pem", None, None).is_err());
+        assert!(matches!(
+            Authenticator::hs256(b"short", None, None),
+            Err(AuthSetupError::WeakSecret)
+        ));
+        assert!(matches!(
+            Authenticator::public_key_pem(b"not a pem", None, None),
+            Err(AuthSetupError::UnsupportedKey)
+        ));
     }
 }

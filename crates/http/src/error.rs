@@ -1,193 +1,268 @@
-//! One error type for the transport, rendered in the error shape of the surface that raised it.
+//! One error type for the transport. Handlers and extractors return [`ApiError`] (domain errors
+//! convert with `?`); the surface a request belongs to renders it in its own body shape when the
+//! response is written (see [`crate::surface::render_errors`]).
 //!
-//! The status of every domain error code is decided once, in [`status_for`]; each surface only
-//! chooses how the body looks (`{"detail", "error_code"}`, `{"error": {"code", "message"}}`,
-//! `{"ok": false, "error"}` …).
+//! The status of every code is decided once, in [`Code::status`], with no catch-all.
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, ResponseError};
-use serde_json::{json, Value};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+use utoipa::ToSchema;
 
-use llm_settings_domain::Error as DomainError;
+use llm_settings_domain::{Error as DomainError, ErrorCode};
 
-/// The API surface a request belongs to; decides the shape of error bodies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Surface {
-    /// `/users/me/llm-settings`: `{"detail", "error_code"}`.
-    Native,
-    /// `/llm-config/`: `{"detail", "error_code"}`.
-    Admin,
-    /// `/api/v1/settings`: FastAPI-style `{"detail": …}`, 422 with a list for body errors.
-    ProviderKeys,
-    /// `/v1/llm-provider`: `{"error": {"code": "NOT_FOUND", "message"}}`.
-    ProviderConfig,
-    /// `/api/settings`: `{"ok": false, "error"}`.
-    AppSettings,
-    /// Health, docs and unknown paths: `{"error": {"code", "message"}}`.
-    Service,
+/// Every error code the service answers with: the domain's and the transport's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Code {
+    /// A domain code.
+    Domain(ErrorCode),
+    /// No or an unacceptable bearer token.
+    Unauthorized,
+    /// The request body is not the expected JSON document.
+    InvalidBody,
+    /// A known path asked with another method.
+    MethodNotAllowed,
+    /// The request body is over the limit.
+    PayloadTooLarge,
+    /// The request body is not declared as JSON.
+    UnsupportedMediaType,
+    /// The client did not send its request in time.
+    RequestTimeout,
+    /// Too many requests for the caller; retry later.
+    RateLimited,
+    /// An upstream provider answered with something unusable.
+    BadGateway,
+    /// An upstream provider did not answer in time.
+    GatewayTimeout,
 }
 
-impl Surface {
-    /// The surface registered on the scope that routed this request.
-    pub fn of(req: &HttpRequest) -> Self {
-        req.app_data::<Surface>().copied().unwrap_or(Self::Service)
-    }
-}
-
-/// HTTP status of each stable error code. The one table of the service.
-pub fn status_for(code: &str) -> StatusCode {
-    match code {
-        "validation_error" | "masked_key_mismatch" | "unknown_provider" | "invalid_body" => {
-            StatusCode::BAD_REQUEST
+impl Code {
+    /// The HTTP status of the code. The one table of the service.
+    pub fn status(self) -> StatusCode {
+        match self {
+            Self::Domain(code) => match code {
+                ErrorCode::ValidationError
+                | ErrorCode::MaskedKeyMismatch
+                | ErrorCode::UnknownProvider => StatusCode::BAD_REQUEST,
+                ErrorCode::ProviderNotConfigured
+                | ErrorCode::TaskNotAssigned
+                | ErrorCode::NotFound => StatusCode::NOT_FOUND,
+                ErrorCode::Conflict => StatusCode::CONFLICT,
+                ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+                ErrorCode::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+                ErrorCode::SecretUnreadable | ErrorCode::InternalError => {
+                    StatusCode::INTERNAL_SERVER_ERROR
+                }
+            },
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::InvalidBody => StatusCode::BAD_REQUEST,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            Self::BadGateway => StatusCode::BAD_GATEWAY,
+            Self::GatewayTimeout => StatusCode::GATEWAY_TIMEOUT,
         }
-        "unauthorized" => StatusCode::UNAUTHORIZED,
-        "forbidden" => StatusCode::FORBIDDEN,
-        "not_found" | "provider_not_configured" => StatusCode::NOT_FOUND,
-        "conflict" => StatusCode::CONFLICT,
-        "method_not_allowed" => StatusCode::METHOD_NOT_ALLOWED,
-        "payload_too_large" => StatusCode::PAYLOAD_TOO_LARGE,
-        "unsupported_media_type" => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        "store_unavailable" => StatusCode::SERVICE_UNAVAILABLE,
-        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+
+    /// The code as clients see it (a body error is reported as a validation error).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Domain(code) => code.as_str(),
+            Self::Unauthorized => "unauthorized",
+            Self::InvalidBody => "validation_error",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::RequestTimeout => "request_timeout",
+            Self::RateLimited => "rate_limited",
+            Self::BadGateway => "bad_gateway",
+            Self::GatewayTimeout => "gateway_timeout",
+        }
     }
 }
 
-/// An error on its way to the client.
+impl From<ErrorCode> for Code {
+    fn from(code: ErrorCode) -> Self {
+        Self::Domain(code)
+    }
+}
+
+/// One item of a FastAPI `loc`: a field name or a list index.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum LocItem {
+    /// A field name (or `"body"`).
+    Name(String),
+    /// A position in a list.
+    Index(u64),
+}
+
+impl LocItem {
+    /// A field path (`assignments[0].task`, `ai.temperature`) as items: names, then list
+    /// indices as numbers.
+    pub fn path(path: &str) -> Vec<Self> {
+        path.split(['.', '[', ']'])
+            .filter(|part| !part.is_empty())
+            .map(|part| match part.parse::<u64>() {
+                Ok(index) => Self::Index(index),
+                Err(_) => Self::Name(part.to_owned()),
+            })
+            .collect()
+    }
+}
+
+/// What was wrong with a part of the request body (the FastAPI `type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureKind {
+    /// A required field is absent.
+    Missing,
+    /// A field the operation does not know.
+    ExtraForbidden,
+    /// Any other wrong value, type or syntax.
+    ValueError,
+}
+
+/// Where in the request body an error is, for surfaces that report body errors as a list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BodyLocation {
+    /// Path below `body`.
+    pub path: Vec<LocItem>,
+    pub kind: FailureKind,
+}
+
+/// An error on its way to the client; the surface chooses its body shape.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("{code}: {message}")]
+#[error("{}: {message}", code.as_str())]
 pub struct ApiError {
-    pub surface: Surface,
-    pub code: String,
+    pub code: Code,
     pub message: String,
+    /// The offending field, as a path (`credentials.api_key`, `assignments[1].task`).
     pub field: Option<String>,
-    /// The request body could not be read as the expected document.
-    pub body_error: bool,
+    /// Set when the error is about the request body.
+    pub body: Option<BodyLocation>,
+    /// The methods the path answers to, for 405.
+    pub allow: Option<String>,
 }
 
 impl ApiError {
-    /// An error with a code from [`status_for`]'s table.
-    pub fn new(surface: Surface, code: &str, message: impl Into<String>) -> Self {
+    /// An error with a code and a message safe to show.
+    pub fn new(code: impl Into<Code>, message: impl Into<String>) -> Self {
         Self {
-            surface,
-            code: code.to_owned(),
+            code: code.into(),
             message: message.into(),
             field: None,
-            body_error: false,
+            body: None,
+            allow: None,
         }
     }
 
-    /// Names the offending field.
+    /// A value of the request that breaks a rule, reported as such (400).
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::ValidationError, message)
+    }
+
+    /// A field of the request body that breaks a rule (a body error on every surface).
+    pub fn invalid_field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        let field = field.into();
+        Self::invalid(message).at(field, FailureKind::ValueError)
+    }
+
+    /// What is absent or not the caller's (404).
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::NotFound, message)
+    }
+
+    /// A request body that could not be read as the expected document.
+    pub fn invalid_body(
+        path: Vec<LocItem>,
+        kind: FailureKind,
+        field: Option<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        let mut err = Self::new(Code::InvalidBody, message);
+        err.field = field;
+        err.body = Some(BodyLocation { path, kind });
+        err
+    }
+
+    /// A missing or unacceptable bearer token.
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(Code::Unauthorized, message)
+    }
+
+    /// Names the offending field (not a body error by itself).
     pub fn with_field(mut self, field: impl Into<String>) -> Self {
         self.field = Some(field.into());
         self
     }
 
-    /// A domain error. Internal failures are logged here and reach the client only as a
-    /// generic message (their text is for operators).
-    pub fn domain(surface: Surface, err: DomainError) -> Self {
-        let code = err.code();
-        let message = match &err {
-            DomainError::Internal(_) | DomainError::SecretUnreadable => {
-                tracing::error!(code, error = %err, "request failed inside the service");
+    /// Marks the error as one about the field `field` of the request body.
+    pub fn at(mut self, field: String, kind: FailureKind) -> Self {
+        self.body = Some(BodyLocation {
+            path: LocItem::path(&field),
+            kind,
+        });
+        self.field = Some(field);
+        self
+    }
+
+    /// The status, whatever the surface.
+    pub fn status(&self) -> StatusCode {
+        self.code.status()
+    }
+
+    /// A response with the status and headers of the error and `body` as JSON.
+    pub fn respond(&self, status: StatusCode, body: &impl Serialize) -> HttpResponse {
+        let mut res = HttpResponse::build(status);
+        if self.code == Code::Unauthorized {
+            res.insert_header((
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"llm-settings\""),
+            ));
+        }
+        if let Some(value) = self
+            .allow
+            .as_deref()
+            .and_then(|a| HeaderValue::from_str(a).ok())
+        {
+            res.insert_header((header::ALLOW, value));
+        }
+        res.json(body)
+    }
+}
+
+impl From<DomainError> for ApiError {
+    /// Internal failures are logged here and reach the client only as a generic message (their
+    /// text is for operators). Validation failures name their field and count as body errors.
+    fn from(err: DomainError) -> Self {
+        let kind = err.kind();
+        let message = match kind {
+            ErrorCode::InternalError | ErrorCode::SecretUnreadable => {
+                tracing::error!(code = kind.as_str(), error = %err, "request failed inside the service");
                 "the service failed to complete the request; see the server log".to_owned()
             }
-            DomainError::Unavailable(_) => {
-                tracing::warn!(code, error = %err, "store unavailable");
+            ErrorCode::StoreUnavailable => {
+                tracing::warn!(code = kind.as_str(), error = %err, "store unavailable");
                 "the settings store is unavailable; retry shortly".to_owned()
             }
             _ => err.to_string(),
         };
-        Self {
-            surface,
-            code: code.to_owned(),
-            message,
-            field: err.field().map(str::to_owned),
-            body_error: false,
+        let mut api = Self::new(kind, message);
+        api.field = err.field().map(str::to_owned);
+        if matches!(
+            kind,
+            ErrorCode::ValidationError | ErrorCode::MaskedKeyMismatch
+        ) {
+            api.body = Some(BodyLocation {
+                path: api.field.as_deref().map(LocItem::path).unwrap_or_default(),
+                kind: FailureKind::ValueError,
+            });
         }
-    }
-
-    /// A request body that is not the expected JSON document.
-    pub fn invalid_body(
-        surface: Surface,
-        field: Option<String>,
-        message: impl Into<String>,
-    ) -> Self {
-        Self {
-            surface,
-            code: "invalid_body".to_owned(),
-            message: message.into(),
-            field,
-            body_error: true,
-        }
-    }
-
-    /// A missing or unacceptable bearer token.
-    pub fn unauthorized(surface: Surface, message: impl Into<String>) -> Self {
-        Self::new(surface, "unauthorized", message)
-    }
-
-    /// The HTTP status.
-    pub fn status(&self) -> StatusCode {
-        if self.surface == Surface::ProviderKeys && self.body_error {
-            return StatusCode::UNPROCESSABLE_ENTITY;
-        }
-        status_for(&self.code)
-    }
-
-    /// The body in the surface's own shape.
-    pub fn body(&self) -> Value {
-        let status = self.status();
-        match self.surface {
-            Surface::Native | Surface::Admin => {
-                let mut body = json!({ "detail": self.message, "error_code": self.public_code() });
-                if let Some(field) = &self.field {
-                    body["field"] = json!(field);
-                }
-                body
-            }
-            Surface::ProviderKeys => {
-                if self.body_error {
-                    let mut loc = vec![json!("body")];
-                    loc.extend(self.field.iter().flat_map(|f| field_loc(f)));
-                    json!({ "detail": [{ "loc": loc, "msg": self.message, "type": self.fastapi_type() }] })
-                } else {
-                    json!({ "detail": self.message })
-                }
-            }
-            Surface::ProviderConfig | Surface::Service => {
-                let code = status
-                    .canonical_reason()
-                    .unwrap_or("ERROR")
-                    .to_ascii_uppercase()
-                    .replace(' ', "_");
-                let mut error = json!({ "code": code, "message": self.message });
-                if let Some(field) = &self.field {
-                    error["field"] = json!(field);
-                }
-                json!({ "error": error })
-            }
-            Surface::AppSettings => json!({ "ok": false, "error": self.message }),
-        }
-    }
-
-    /// The code shown to clients (`invalid_body` is reported as a validation error).
-    fn public_code(&self) -> &str {
-        if self.body_error {
-            "validation_error"
-        } else {
-            &self.code
-        }
-    }
-
-    fn fastapi_type(&self) -> &'static str {
-        if self.message.contains("missing field") {
-            "missing"
-        } else if self.message.contains("unknown field") {
-            "extra_forbidden"
-        } else {
-            "value_error"
-        }
+        api
     }
 }
 
@@ -196,32 +271,14 @@ impl ResponseError for ApiError {
         self.status()
     }
 
+    /// The service's own shape; a surface re-renders it in its shape on the way out.
     fn error_response(&self) -> HttpResponse {
-        let mut res = HttpResponse::build(self.status());
-        if self.code == "unauthorized" {
-            res.insert_header((
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer realm=\"llm-settings\""),
-            ));
-        }
-        res.json(self.body())
+        crate::surface::Shape::ErrorObject.render(self)
     }
 }
 
-/// A field path (`assignments[0].task`, `ai.temperature`) as FastAPI `loc` items: names as
-/// strings, list indices as numbers.
-fn field_loc(path: &str) -> Vec<Value> {
-    path.split(['.', '[', ']'])
-        .filter(|part| !part.is_empty())
-        .map(|part| match part.parse::<u64>() {
-            Ok(index) => json!(index),
-            Err(_) => json!(part),
-        })
-        .collect()
-}
-
-/// Removes quoted literals from a deserializer message: a client may have put a secret where
-/// another type was expected, and error messages never repeat secrets.
+/// Removes quoted literals from a message: a client may have put a secret where another type
+/// was expected, and error messages never repeat secrets.
 pub fn redact_literals(message: &str) -> String {
     let mut out = String::with_capacity(message.len());
     let mut in_quote = false;
@@ -261,6 +318,13 @@ mod tests {
                 },
                 404,
             ),
+            (
+                DomainError::TaskNotAssigned {
+                    task: "t".into(),
+                    searched: "global".into(),
+                },
+                404,
+            ),
             (DomainError::NotFound("config 1".into()), 404),
             (DomainError::Conflict("x".into()), 409),
             (DomainError::Forbidden("x".into()), 403),
@@ -268,70 +332,35 @@ mod tests {
             (DomainError::Internal("x".into()), 500),
         ];
         for (err, status) in cases {
-            assert_eq!(
-                ApiError::domain(Surface::Native, err).status().as_u16(),
-                status
-            );
+            assert_eq!(ApiError::from(err).status().as_u16(), status);
+        }
+        for (code, status) in [
+            (Code::RateLimited, 429),
+            (Code::BadGateway, 502),
+            (Code::GatewayTimeout, 504),
+            (Code::UnsupportedMediaType, 415),
+            (Code::PayloadTooLarge, 413),
+        ] {
+            assert_eq!(code.status().as_u16(), status);
         }
     }
 
     #[test]
-    fn each_surface_has_its_own_shape() {
-        let nf = || DomainError::NotFound("config 3".into());
-        assert_eq!(
-            ApiError::domain(
-                Surface::Native,
-                DomainError::ProviderNotConfigured {
-                    provider: "openai".into()
-                }
-            )
-            .body()["error_code"],
-            "provider_not_configured"
-        );
-        assert_eq!(
-            ApiError::domain(Surface::ProviderConfig, nf()).body(),
-            json!({"error": {"code": "NOT_FOUND", "message": "config 3 not found"}})
-        );
-        assert_eq!(
-            ApiError::domain(Surface::AppSettings, nf()).body(),
-            json!({"ok": false, "error": "config 3 not found"})
-        );
-        assert_eq!(
-            ApiError::domain(Surface::ProviderKeys, nf()).body(),
-            json!({"detail": "config 3 not found"})
-        );
-        let body = ApiError::invalid_body(
-            Surface::ProviderKeys,
-            Some("api_key".into()),
-            "missing field `api_key`",
-        );
-        assert_eq!(body.status(), StatusCode::UNPROCESSABLE_ENTITY);
-        assert_eq!(
-            body.body(),
-            json!({"detail": [{"loc": ["body", "api_key"], "msg": "missing field `api_key`", "type": "missing"}]})
-        );
-    }
-
-    #[test]
-    fn fastapi_locations_keep_list_indices_as_numbers() {
-        let err = ApiError::invalid_body(
-            Surface::ProviderKeys,
-            Some("assignments[2].task".into()),
-            "task must not be empty",
-        );
-        assert_eq!(
-            err.body()["detail"][0]["loc"],
-            json!(["body", "assignments", 2, "task"])
-        );
-    }
-
-    #[test]
     fn internal_details_stay_in_the_log() {
-        let err = ApiError::domain(
-            Surface::Native,
-            DomainError::Internal("pool state xyz".into()),
+        let err = ApiError::from(DomainError::Internal("pool state xyz".into()));
+        assert!(!err.message.contains("xyz"));
+    }
+
+    #[test]
+    fn field_paths_keep_list_indices_as_numbers() {
+        assert_eq!(
+            LocItem::path("assignments[2].task"),
+            vec![
+                LocItem::Name("assignments".into()),
+                LocItem::Index(2),
+                LocItem::Name("task".into())
+            ]
         );
-        assert!(!err.body().to_string().contains("xyz"));
     }
 
     #[test]

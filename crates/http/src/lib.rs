@@ -6,28 +6,36 @@
 
 pub mod auth;
 pub mod body;
+pub mod caller;
 pub mod error;
+pub mod naming;
 pub mod request_id;
 mod service_routes;
+pub mod surface;
 pub mod surfaces;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::http::StatusCode;
 use actix_web::middleware::from_fn;
 use actix_web::web::Data;
 use actix_web::App;
 use async_trait::async_trait;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::tag::TagBuilder;
-use utoipa::openapi::{InfoBuilder, OpenApi};
+use utoipa::openapi::{Components, ContentBuilder, InfoBuilder, OpenApi, Ref, ResponseBuilder};
+use utoipa::ToSchema;
 use utoipa_actix_web::{AppExt, UtoipaApp};
 
 use llm_settings_domain::SettingsService;
 
-pub use auth::{Authenticator, Claims, TokenIssuer};
-pub use error::{ApiError, Surface};
+pub use auth::{Audience, Authenticator, Claims, TokenIssuer};
+pub use error::ApiError;
+pub use surface::{Surface, SURFACES};
 
 /// Whether the service's dependencies (the store) can serve requests.
 #[async_trait]
@@ -41,6 +49,8 @@ pub struct AppState {
     pub service: SettingsService,
     pub auth: Authenticator,
     pub readiness: Arc<dyn Readiness>,
+    /// How long a client may take to send a request body.
+    pub request_timeout: Duration,
 }
 
 impl std::fmt::Debug for AppState {
@@ -53,63 +63,87 @@ impl std::fmt::Debug for AppState {
 #[derive(Debug, Clone)]
 pub struct OpenApiJson(pub Arc<String>);
 
-/// The tags of the document, one per surface, in display order.
-const TAGS: [(&str, &str); 6] = [
-    (
-        "User LLM settings",
-        "The calling user's bring-your-own-key provider configs (`read` scope to list, `write` to change or test).",
-    ),
-    (
-        surfaces::admin::TAG,
-        "The active AI configuration of the deployment (global) or of the tenant instance named by `X-Instance-Id`. Role `superadmin`. Keys are shown as `sk-...XXXX`; errors are `{\"detail\", \"error_code\"}`.",
-    ),
-    (
-        surfaces::provider_keys::TAG,
-        "Deployment-wide keys of openai, gemini, anthropic, openrouter and ollama, and task → provider + model assignments. Role `superadmin`. Keys are shown as `sk-...cdef`; errors are FastAPI-style `{\"detail\": ...}`, 422 for body errors.",
-    ),
-    (
-        surfaces::provider_config::TAG,
-        "Provider configurations of the tenant instance named in the token's `instance` claim. Role `admin` or `superadmin`. Secrets are shown as `sk-***`; errors are `{\"error\": {\"code\", \"message\"}}`.",
-    ),
-    (
-        surfaces::app_settings::TAG,
-        "The calling user's application settings document: default provider, provider keys (shown as `sk-p...Yx4f`) and generation settings (`read` / `write` scopes). Responses are `{\"ok\": true, \"data\"}`; errors `{\"ok\": false, \"error\"}`.",
-    ),
-    ("Service", "Health, readiness and documentation."),
-];
-
-/// Registers every documented route. The one registry of the service.
-fn routes<T>(app: UtoipaApp<T>) -> UtoipaApp<T>
+/// Registers every documented route of every surface. The one registry of the service.
+fn routes<T>(mut app: UtoipaApp<T>) -> UtoipaApp<T>
 where
     T: ServiceFactory<ServiceRequest, Config = (), Error = actix_web::Error, InitError = ()>,
 {
-    app.service(surfaces::native::scope())
-        .service(surfaces::admin::scope())
-        .service(surfaces::provider_keys::scope())
-        .service(surfaces::provider_config::scope())
-        .service(surfaces::app_settings::scope())
-        .service(service_routes::healthz)
-        .service(service_routes::readyz)
+    for surface in SURFACES {
+        app = if surface.prefix.is_empty() {
+            app.configure(surface.routes)
+        } else {
+            app.service(utoipa_actix_web::scope(surface.prefix).configure(surface.routes))
+        };
+    }
+    app
 }
 
-/// Surface of a documented path, as an operationId prefix (handler names repeat across
-/// surfaces; generated clients need ids unique in the whole document).
-fn operation_prefix(path: &str) -> &'static str {
-    [
-        ("/users/me/llm-settings", "user"),
-        ("/llm-config", "admin"),
-        ("/api/v1/settings", "provider_keys"),
-        ("/v1/llm-provider", "provider_config"),
-        ("/api/settings", "app_settings"),
-    ]
-    .iter()
-    .find(|(prefix, _)| path.starts_with(prefix))
-    .map_or("service", |(_, name)| *name)
+/// The error bodies every operation can answer with, beside those its handler documents.
+fn common_errors(surface: &Surface, op: &Operation) -> Vec<(StatusCode, &'static str)> {
+    let mut errors = Vec::new();
+    if surface.needs_token() {
+        errors.push((StatusCode::UNAUTHORIZED, "Missing or invalid bearer token"));
+        errors.push((StatusCode::FORBIDDEN, surface.forbidden));
+    }
+    if op.request_body.is_some() {
+        errors.extend([
+            (
+                surface.shape.body_error_status(),
+                "The body is not one JSON document of the expected type (a field is named)",
+            ),
+            (StatusCode::PAYLOAD_TOO_LARGE, "The body is over 64 KiB"),
+            (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "The body is not declared as `application/json`",
+            ),
+        ]);
+    }
+    errors
+}
+
+/// Tags, operation ids, security and the common error responses of each operation, from the
+/// surface table.
+fn document_operation(surface: &Surface, op: &mut Operation) {
+    if let Some(id) = &op.operation_id {
+        op.operation_id = Some(format!("{}_{id}", surface.operation_prefix));
+    }
+    op.tags = Some(vec![surface.tag.to_owned()]);
+    if surface.needs_token() {
+        op.security = Some(vec![SecurityRequirement::new(
+            "bearer",
+            Vec::<String>::new(),
+        )]);
+    }
+    for (status, description) in common_errors(surface, op) {
+        let schema = surface.shape.schema_name(status);
+        let response = ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name(schema)))
+                    .build(),
+            )
+            .build();
+        op.responses
+            .responses
+            .entry(status.as_u16().to_string())
+            .or_insert_with(|| response.into());
+    }
+}
+
+fn add_schema<T: ToSchema>(components: &mut Components) {
+    let mut schemas = Vec::new();
+    T::schemas(&mut schemas);
+    components.schemas.extend(schemas);
+    components
+        .schemas
+        .insert(T::name().into_owned(), T::schema());
 }
 
 fn finish(mut api: OpenApi) -> OpenApi {
     for (path, item) in api.paths.paths.iter_mut() {
-        let prefix = operation_prefix(path);
+        let surface = Surface::of_path(path);
         for op in [
             &mut item.get,
             &mut item.post,
@@ -120,9 +154,7 @@ fn finish(mut api: OpenApi) -> OpenApi {
         .into_iter()
         .flatten()
         {
-            if let Some(id) = &op.operation_id {
-                op.operation_id = Some(format!("{prefix}_{id}"));
-            }
+            document_operation(surface, op);
         }
     }
     api.info = InfoBuilder::new()
@@ -133,6 +165,11 @@ fn finish(mut api: OpenApi) -> OpenApi {
         ))
         .build();
     let components = api.components.get_or_insert_with(Default::default);
+    add_schema::<surface::DetailCodeError>(components);
+    add_schema::<surface::DetailError>(components);
+    add_schema::<surface::ValidationErrorBody>(components);
+    add_schema::<surface::ErrorObject>(components);
+    add_schema::<surface::OkFalseError>(components);
     components.add_security_scheme(
         "bearer",
         SecurityScheme::Http(
@@ -146,11 +183,12 @@ fn finish(mut api: OpenApi) -> OpenApi {
         ),
     );
     api.tags = Some(
-        TAGS.iter()
-            .map(|(name, description)| {
+        SURFACES
+            .iter()
+            .map(|s| {
                 TagBuilder::new()
-                    .name(*name)
-                    .description(Some(*description))
+                    .name(s.tag)
+                    .description(Some(s.description))
                     .build()
             })
             .collect(),
@@ -185,6 +223,7 @@ pub fn app(
         .service(service_routes::openapi_json)
         .service(service_routes::docs)
         .default_service(actix_web::web::to(service_routes::not_found))
+        .wrap(from_fn(surface::render_errors))
         .wrap(from_fn(request_id::seed_paths))
         .wrap(from_fn(request_id::request_id))
 }

@@ -2,12 +2,20 @@
 
 use actix_web::http::header::ContentType;
 use actix_web::web::{Data, Json};
-use actix_web::{get, HttpRequest, HttpResponse, ResponseError};
+use actix_web::{get, HttpRequest, HttpResponse};
 use serde::Serialize;
 use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
 
-use crate::error::{ApiError, Surface};
+use llm_settings_domain::ErrorCode;
+
+use crate::error::{ApiError, Code};
 use crate::{AppState, OpenApiJson};
+
+/// The documented routes of the service itself.
+pub fn routes(config: &mut ServiceConfig<'_>) {
+    config.service(healthz).service(readyz);
+}
 
 /// Health or readiness state.
 #[derive(Debug, Serialize, ToSchema)]
@@ -17,7 +25,7 @@ pub struct HealthResponse {
 }
 
 /// The process is up.
-#[utoipa::path(tag = "Service", responses((status = 200, description = "Alive", body = HealthResponse)))]
+#[utoipa::path(responses((status = 200, description = "Alive", body = HealthResponse)))]
 #[get("/healthz")]
 pub async fn healthz() -> Json<HealthResponse> {
     Json(HealthResponse {
@@ -27,7 +35,6 @@ pub async fn healthz() -> Json<HealthResponse> {
 
 /// The store is reachable; 503 otherwise.
 #[utoipa::path(
-    tag = "Service",
     responses(
         (status = 200, description = "Ready to serve", body = HealthResponse),
         (status = 503, description = "The store is unreachable", body = HealthResponse),
@@ -125,44 +132,27 @@ fn segments(path: &str) -> Vec<String> {
 
 /// Any path no route matched, answered in the shape of the surface the path belongs to: 405
 /// with `Allow` when the path exists for other methods, 404 otherwise.
-pub async fn not_found(req: HttpRequest) -> HttpResponse {
+pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let path = req.path();
-    let surface = [
-        ("/users/me/llm-settings", Surface::Native),
-        ("/llm-config", Surface::Admin),
-        ("/api/v1/settings", Surface::ProviderKeys),
-        ("/v1/llm-provider", Surface::ProviderConfig),
-        ("/api/settings", Surface::AppSettings),
-    ]
-    .iter()
-    .find(|(prefix, _)| path.starts_with(prefix))
-    .map_or(Surface::Service, |(_, s)| *s);
     let shown = crate::surfaces::shown_path(path);
     let allowed = req
         .app_data::<Data<RouteTable>>()
         .and_then(|table| table.allowed(path));
-    match allowed {
+    Err(match allowed {
         Some(methods) => {
             let allow = methods.join(", ");
-            let mut res = ApiError::new(
-                surface,
-                "method_not_allowed",
+            let mut err = ApiError::new(
+                Code::MethodNotAllowed,
                 format!("{} is not allowed on {shown}; use {allow}", req.method()),
-            )
-            .error_response();
-            if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&allow) {
-                res.headers_mut()
-                    .insert(actix_web::http::header::ALLOW, value);
-            }
-            res
+            );
+            err.allow = Some(allow);
+            err
         }
         None => ApiError::new(
-            surface,
-            "not_found",
+            ErrorCode::NotFound,
             format!("no route for {} {shown}", req.method()),
-        )
-        .error_response(),
-    }
+        ),
+    })
 }
 
 #[cfg(test)]

@@ -58,3 +58,46 @@ fn the_document_is_openapi_3_1_with_bearer_security() {
         }
     }
 }
+
+#[test]
+fn every_surface_is_one_tag_of_the_document() {
+    let doc: serde_json::Value =
+        serde_json::from_str(&llm_settings_http::openapi().to_pretty_json().unwrap()).unwrap();
+    let tags: Vec<&str> = doc["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    for surface in llm_settings_http::SURFACES {
+        assert!(tags.contains(&surface.tag), "{} is declared", surface.tag);
+    }
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        let surface = llm_settings_http::Surface::of_path(path);
+        for (method, op) in item.as_object().unwrap() {
+            assert_eq!(
+                op["tags"],
+                serde_json::json!([surface.tag]),
+                "{method} {path}"
+            );
+            let secured = !op["security"].is_null();
+            assert_eq!(secured, !surface.prefix.is_empty(), "{method} {path}");
+            if secured {
+                assert!(op["responses"]["401"].is_object(), "{method} {path}: 401");
+            }
+            if !op["requestBody"].is_null() {
+                for status in ["413", "415"] {
+                    assert!(
+                        op["responses"][status].is_object(),
+                        "{method} {path}: {status}"
+                    );
+                }
+            }
+        }
+    }
+    let loc = &doc["components"]["schemas"]["LocItem"];
+    assert!(
+        loc.to_string().contains("integer") && loc.to_string().contains("string"),
+        "{loc}"
+    );
+}

@@ -1,301 +1,314 @@
-//! Configuration: every setting from the environment or a TOML file (`--config FILE`); the
-//! environment wins. The names are stable — scripts and operators rely on them.
+//! Configuration: every setting from the environment or a TOML file (`--config FILE`, the same
+//! names in lower case without the `LLM_SETTINGS_` prefix); the environment wins. The names are
+//! stable — scripts and operators rely on them. Each setting is declared once, below: its
+//! variable, its meaning and its default, which `--help` lists.
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
-use secrecy::SecretString;
-
-/// One setting: its environment variable, its TOML key, what it means and its default.
-#[derive(Debug)]
-pub struct Setting {
-    pub env: &'static str,
-    pub key: &'static str,
-    pub meaning: &'static str,
-    pub default: &'static str,
-}
-
-/// Every setting, in the order `--help` and the README list them.
-pub const SETTINGS: &[Setting] = &[
-    Setting {
-        env: "DATABASE_URL",
-        key: "database_url",
-        meaning: "postgres://… for Postgres, sqlite://PATH for SQLite",
-        default: "sqlite://<data dir>/llm-settings.sqlite3",
-    },
-    Setting {
-        env: "LLM_SETTINGS_BIND",
-        key: "bind",
-        meaning: "listen address",
-        default: "127.0.0.1:8080",
-    },
-    Setting {
-        env: "LLM_SETTINGS_DATA_DIR",
-        key: "data_dir",
-        meaning: "where the embedded default keeps its database and generated keys",
-        default: "./data",
-    },
-    Setting {
-        env: "LLM_SETTINGS_MASTER_KEYS",
-        key: "master_keys",
-        meaning: "keyring: comma-separated ID:BASE64_32_BYTES, the first one active",
-        default: "generated into the data dir for SQLite only",
-    },
-    Setting {
-        env: "LLM_SETTINGS_JWT_SECRET",
-        key: "jwt_secret",
-        meaning: "HS256 secret for bearer tokens (at least 32 bytes)",
-        default: "generated into the data dir for SQLite only",
-    },
-    Setting {
-        env: "LLM_SETTINGS_JWT_PUBLIC_KEY",
-        key: "jwt_public_key",
-        meaning:
-            "PEM public key (RS256/ES256/EdDSA) instead of the secret; the PEM text or a file path",
-        default: "-",
-    },
-    Setting {
-        env: "LLM_SETTINGS_JWT_ISSUER",
-        key: "jwt_issuer",
-        meaning: "required `iss` claim",
-        default: "-",
-    },
-    Setting {
-        env: "LLM_SETTINGS_JWT_AUDIENCE",
-        key: "jwt_audience",
-        meaning: "required `aud` claim",
-        default: "-",
-    },
-    Setting {
-        env: "LLM_SETTINGS_PROVIDERS",
-        key: "providers",
-        meaning: "comma-separated provider ids offered",
-        default: "all",
-    },
-    Setting {
-        env: "LLM_SETTINGS_PROBE_ALLOW_HOSTS",
-        key: "probe_allow_hosts",
-        meaning: "hosts, host:port or CIDRs probes may reach although private or loopback",
-        default: "none",
-    },
-    Setting {
-        env: "LLM_SETTINGS_PROBE_TIMEOUT_MS",
-        key: "probe_timeout_ms",
-        meaning: "deadline of one probe",
-        default: "10000",
-    },
-    Setting {
-        env: "LLM_SETTINGS_LOG",
-        key: "log",
-        meaning: "log filter",
-        default: "info",
-    },
-    Setting {
-        env: "LLM_SETTINGS_LOG_FORMAT",
-        key: "log_format",
-        meaning: "`text` or `json` (JSON lines)",
-        default: "text",
-    },
-];
-
-/// The settings table for `--help`.
-pub fn help_table() -> String {
-    let mut out = String::from("Configuration (environment, or the same keys in a --config TOML file; the environment wins):\n");
-    for s in SETTINGS {
-        let _ = writeln!(
-            out,
-            "  {:<32} {} [default: {}]",
-            s.env, s.meaning, s.default
-        );
-    }
-    out
-}
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, ValueEnum};
+use secrecy::{ExposeSecret, SecretString};
 
 /// Log output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     Text,
     Json,
 }
 
-/// The resolved configuration.
-#[derive(Debug)]
+fn secret(value: &str) -> Result<SecretString, std::convert::Infallible> {
+    Ok(SecretString::from(value.trim().to_owned()))
+}
+
+/// The settings of the service.
+#[derive(Debug, Clone, Args)]
+#[command(
+    next_help_heading = "Configuration (environment, or the same names in lower case without LLM_SETTINGS_ in a --config TOML file; the environment wins)"
+)]
 pub struct Config {
-    pub database_url: String,
+    /// postgres://… for Postgres, sqlite://PATH for SQLite [default: sqlite://<data dir>/llm-settings.sqlite3]
+    #[arg(
+        long,
+        global = true,
+        env = "DATABASE_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    database_url: Option<String>,
+    /// Listen address
+    #[arg(
+        long,
+        global = true,
+        env = "LLM_SETTINGS_BIND",
+        default_value = "127.0.0.1:8080"
+    )]
     pub bind: String,
+    /// Where the embedded default keeps its database and generated keys
+    #[arg(
+        long,
+        global = true,
+        env = "LLM_SETTINGS_DATA_DIR",
+        default_value = "./data"
+    )]
     pub data_dir: PathBuf,
+    /// Keyring: comma-separated ID:BASE64_32_BYTES, the first one active [default: generated into the data dir for SQLite only]
+    #[arg(long, global = true, env = "LLM_SETTINGS_MASTER_KEYS", hide_env_values = true, value_parser = secret)]
     pub master_keys: Option<SecretString>,
+    /// HS256 secret for bearer tokens (at least 32 bytes) [default: generated into the data dir for SQLite only]
+    #[arg(long, global = true, env = "LLM_SETTINGS_JWT_SECRET", hide_env_values = true, value_parser = secret)]
     pub jwt_secret: Option<SecretString>,
+    /// PEM public key (RS256/ES256/EdDSA) instead of the secret; the PEM text or a file path
+    #[arg(
+        long,
+        global = true,
+        env = "LLM_SETTINGS_JWT_PUBLIC_KEY",
+        hide_env_values = true
+    )]
     pub jwt_public_key: Option<String>,
+    /// Required `iss` claim
+    #[arg(long, global = true, env = "LLM_SETTINGS_JWT_ISSUER")]
     pub jwt_issuer: Option<String>,
+    /// Required `aud` claim (a token's `aud` may also be an array containing it)
+    #[arg(long, global = true, env = "LLM_SETTINGS_JWT_AUDIENCE")]
     pub jwt_audience: Option<String>,
+    /// Seconds of clock skew tolerated on a token's `exp` and `nbf`
+    #[arg(
+        long,
+        global = true,
+        env = "LLM_SETTINGS_JWT_LEEWAY_SECS",
+        default_value_t = 30
+    )]
+    pub jwt_leeway_secs: u64,
+    /// Comma-separated provider ids offered [default: all]
+    #[arg(
+        long,
+        global = true,
+        env = "LLM_SETTINGS_PROVIDERS",
+        value_delimiter = ','
+    )]
     pub providers: Option<Vec<String>>,
+    /// Hosts, host:port or CIDRs probes may reach although private or loopback [default: none]
+    #[arg(long, global = true, env = "LLM_SETTINGS_PROBE_ALLOW_HOSTS")]
     pub probe_allow_hosts: Option<String>,
-    pub probe_timeout_ms: Option<String>,
+    /// Deadline of one probe, in milliseconds
+    #[arg(
+        long,
+        global = true,
+        env = "LLM_SETTINGS_PROBE_TIMEOUT_MS",
+        default_value = "10000"
+    )]
+    pub probe_timeout_ms: String,
+    /// Milliseconds a client may take to send a request's headers, and again its body
+    #[arg(long, global = true, env = "LLM_SETTINGS_REQUEST_TIMEOUT_MS", default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub request_timeout_ms: u64,
+    /// Connections served at once (split over the worker threads); more wait to be accepted
+    #[arg(long, global = true, env = "LLM_SETTINGS_MAX_CONNECTIONS", default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub max_connections: u64,
+    /// Log filter (`info`, `llm_settings_http=debug` …)
+    #[arg(long, global = true, env = "LLM_SETTINGS_LOG", default_value = "info")]
     pub log: String,
+    /// `text`, or `json` for JSON lines
+    #[arg(long, global = true, env = "LLM_SETTINGS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 }
 
 impl Config {
-    /// Whether the store is the embedded SQLite database.
-    pub fn is_sqlite(&self) -> bool {
-        self.database_url.starts_with("sqlite:")
+    /// The store's URL: `DATABASE_URL`, or the SQLite file in the data directory.
+    pub fn database_url(&self) -> String {
+        match self
+            .database_url
+            .as_deref()
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+        {
+            Some(url) => url.to_owned(),
+            None => format!(
+                "sqlite://{}",
+                self.data_dir.join("llm-settings.sqlite3").display()
+            ),
+        }
     }
 
-    /// Loads from an optional TOML file and an environment lookup (the environment wins).
-    pub fn load(file: Option<&Path>, env: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
-        let mut values: BTreeMap<&'static str, String> = BTreeMap::new();
-        if let Some(path) = file {
-            let text = std::fs::read_to_string(path).with_context(|| {
-                format!("cannot read the configuration file {}", path.display())
-            })?;
-            let table: toml::Table = text
-                .parse()
-                .with_context(|| format!("{} is not valid TOML", path.display()))?;
-            for (key, value) in table {
-                let Some(setting) = SETTINGS.iter().find(|s| s.key == key) else {
-                    let known: Vec<_> = SETTINGS.iter().map(|s| s.key).collect();
-                    bail!(
-                        "unknown key `{key}` in {} (known: {})",
-                        path.display(),
-                        known.join(", ")
-                    );
-                };
-                let text = match value {
-                    toml::Value::String(s) => s,
-                    toml::Value::Integer(i) => i.to_string(),
-                    toml::Value::Array(items) => items
-                        .iter()
-                        .map(|v| {
-                            v.as_str()
-                                .map(str::to_owned)
-                                .unwrap_or_else(|| v.to_string())
-                        })
-                        .collect::<Vec<_>>()
-                        .join(","),
-                    other => bail!(
-                        "`{key}` in {} must be a string, not {}",
-                        path.display(),
-                        other.type_str()
-                    ),
-                };
-                values.insert(setting.key, text);
-            }
-        }
-        for setting in SETTINGS {
-            if let Some(v) = env(setting.env) {
-                values.insert(setting.key, v);
-            }
-        }
-        let mut take = |key: &str| {
-            values
-                .remove(key)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
+    /// Whether the store is the embedded SQLite database.
+    pub fn is_sqlite(&self) -> bool {
+        self.database_url().starts_with("sqlite:")
+    }
 
-        let data_dir = PathBuf::from(take("data_dir").unwrap_or_else(|| "./data".into()));
-        let database_url = take("database_url").unwrap_or_else(|| {
-            format!(
-                "sqlite://{}",
-                data_dir.join("llm-settings.sqlite3").display()
-            )
-        });
-        if !(database_url.starts_with("sqlite:")
-            || database_url.starts_with("postgres://")
-            || database_url.starts_with("postgresql://"))
+    /// The settings with every optional value given as empty (or blank) treated as unset.
+    pub fn normalized(mut self) -> Self {
+        fn text(value: Option<String>) -> Option<String> {
+            value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+        }
+        fn secret(value: Option<SecretString>) -> Option<SecretString> {
+            value.filter(|v| !v.expose_secret().is_empty())
+        }
+        self.database_url = text(self.database_url);
+        self.master_keys = secret(self.master_keys);
+        self.jwt_secret = secret(self.jwt_secret);
+        self.jwt_public_key = text(self.jwt_public_key);
+        self.jwt_issuer = text(self.jwt_issuer);
+        self.jwt_audience = text(self.jwt_audience);
+        self.probe_allow_hosts = text(self.probe_allow_hosts);
+        self.providers = self
+            .providers
+            .filter(|p| p.iter().any(|v| !v.trim().is_empty()));
+        self
+    }
+
+    /// Refuses values no run could use.
+    pub fn check(&self) -> anyhow::Result<()> {
+        let url = self.database_url();
+        if !(url.starts_with("sqlite:")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://"))
         {
             bail!("DATABASE_URL must start with postgres://, postgresql:// or sqlite://");
         }
-        let log_format = match take("log_format").as_deref() {
-            None | Some("text") => LogFormat::Text,
-            Some("json") => LogFormat::Json,
-            Some(other) => bail!("LLM_SETTINGS_LOG_FORMAT must be `text` or `json`, not `{other}`"),
-        };
-        Ok(Self {
-            database_url,
-            bind: take("bind").unwrap_or_else(|| "127.0.0.1:8080".into()),
-            data_dir,
-            master_keys: take("master_keys").map(SecretString::from),
-            jwt_secret: take("jwt_secret").map(SecretString::from),
-            jwt_public_key: take("jwt_public_key"),
-            jwt_issuer: take("jwt_issuer"),
-            jwt_audience: take("jwt_audience"),
-            providers: take("providers")
-                .map(|p| p.split(',').map(|s| s.trim().to_owned()).collect()),
-            probe_allow_hosts: take("probe_allow_hosts"),
-            probe_timeout_ms: take("probe_timeout_ms"),
-            log: take("log").unwrap_or_else(|| "info".into()),
-            log_format,
-        })
+        Ok(())
     }
+}
+
+/// The names a `--config` file may use: the settings' own.
+fn known_keys() -> Vec<String> {
+    Config::augment_args(clap::Command::new("settings"))
+        .get_arguments()
+        .map(|a| a.get_id().to_string())
+        .collect()
+}
+
+/// A TOML value as the text a setting takes (arrays are comma-joined).
+fn text(key: &str, value: toml::Value, path: &Path) -> anyhow::Result<String> {
+    Ok(match value {
+        toml::Value::String(s) => s,
+        toml::Value::Integer(i) => i.to_string(),
+        toml::Value::Array(items) => items
+            .iter()
+            .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
+            .collect::<Vec<_>>()
+            .join(","),
+        other => bail!(
+            "`{key}` in {} must be a string, not {}",
+            path.display(),
+            other.type_str()
+        ),
+    })
+}
+
+/// The command line with the `--config` file's values as the settings' defaults, so the
+/// environment (and a flag) still win over the file.
+pub fn with_file(command: clap::Command, path: &Path) -> anyhow::Result<clap::Command> {
+    let content = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the configuration file {}", path.display()))?;
+    let table: toml::Table = content
+        .parse()
+        .with_context(|| format!("{} is not valid TOML", path.display()))?;
+    let known = known_keys();
+    let mut command = command;
+    for (key, value) in table {
+        if !known.contains(&key) {
+            bail!(
+                "unknown key `{key}` in {} (known: {})",
+                path.display(),
+                known.join(", ")
+            );
+        }
+        let value = text(&key, value, path)?;
+        command = command.mut_arg(key.as_str(), |arg| arg.default_value(value));
+    }
+    Ok(command)
+}
+
+/// Parses a command line whose type embeds [`Config`] and names the file in `config_file`.
+pub fn parse<C, I>(args: I, config_file: impl Fn(&C) -> Option<PathBuf>) -> anyhow::Result<C>
+where
+    C: CommandFactory + FromArgMatches,
+    I: IntoIterator<Item = OsString>,
+{
+    let args: Vec<OsString> = args.into_iter().collect();
+    let matches = C::command()
+        .try_get_matches_from(&args)
+        .unwrap_or_else(|e| e.exit());
+    let first = C::from_arg_matches(&matches)?;
+    let Some(path) = config_file(&first) else {
+        return Ok(first);
+    };
+    let matches: ArgMatches = with_file(C::command(), &path)?
+        .try_get_matches_from(&args)
+        .unwrap_or_else(|e| e.exit());
+    Ok(C::from_arg_matches(&matches)?)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use secrecy::ExposeSecret;
+    use clap::Parser;
 
-    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: BTreeMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        move |k| map.get(k).cloned()
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[command(flatten)]
+        settings: Config,
     }
 
+    fn load(args: &[&str]) -> anyhow::Result<Config> {
+        let args = std::iter::once("llm-settings").chain(args.iter().copied());
+        parse::<Cli, _>(args.map(OsString::from), |c| c.config.clone())
+            .map(|c| c.settings.normalized())
+    }
+
+    /// One test touches the process environment, so no other test sees it changed.
     #[test]
-    fn defaults_are_the_embedded_sqlite_setup() {
-        let c = Config::load(None, env(&[])).unwrap();
-        assert_eq!(c.database_url, "sqlite://./data/llm-settings.sqlite3");
+    fn defaults_then_the_file_then_the_environment() {
+        let c = load(&[]).unwrap();
+        assert_eq!(c.database_url(), "sqlite://./data/llm-settings.sqlite3");
         assert_eq!(c.bind, "127.0.0.1:8080");
         assert!(c.is_sqlite());
         assert_eq!(c.log_format, LogFormat::Text);
+        assert_eq!((c.jwt_leeway_secs, c.request_timeout_ms), (30, 5000));
         assert!(c.master_keys.is_none());
-    }
 
-    #[test]
-    fn the_environment_wins_over_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("c.toml");
         std::fs::write(
             &file,
-            "bind = \"0.0.0.0:9000\"\nproviders = [\"openai\", \"anthropic\"]\nprobe_timeout_ms = 2500\njwt_secret = \"from-file\"\n",
+            "bind = \"0.0.0.0:9000\"\nproviders = [\"openai\", \"anthropic\"]\nprobe_timeout_ms = 2500\njwt_secret = \"from-file\"\njwt_leeway_secs = 5\n",
         )
         .unwrap();
-        let c = Config::load(
-            Some(&file),
-            env(&[
-                ("LLM_SETTINGS_BIND", "127.0.0.1:1"),
-                ("DATABASE_URL", "postgres://x/y"),
-            ]),
-        )
-        .unwrap();
-        assert_eq!(c.bind, "127.0.0.1:1");
+        let path = file.to_str().unwrap();
+        std::env::set_var("LLM_SETTINGS_BIND", "127.0.0.1:1");
+        std::env::set_var("DATABASE_URL", "postgres://x/y");
+        let c = load(&["--config", path]);
+        std::env::remove_var("LLM_SETTINGS_BIND");
+        std::env::remove_var("DATABASE_URL");
+        let c = c.unwrap();
+        assert_eq!(c.bind, "127.0.0.1:1", "the environment wins");
         assert_eq!(c.providers.as_deref().unwrap(), ["openai", "anthropic"]);
-        assert_eq!(c.probe_timeout_ms.as_deref(), Some("2500"));
+        assert_eq!(c.probe_timeout_ms, "2500");
+        assert_eq!(c.jwt_leeway_secs, 5);
         assert_eq!(c.jwt_secret.as_ref().unwrap().expose_secret(), "from-file");
         assert!(!c.is_sqlite());
-    }
 
-    #[test]
-    fn mistakes_are_reported() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("c.toml");
         std::fs::write(&file, "bindd = \"x\"\n").unwrap();
-        let err = Config::load(Some(&file), env(&[])).unwrap_err().to_string();
+        let err = load(&["--config", path]).unwrap_err().to_string();
         assert!(err.contains("unknown key `bindd`"), "{err}");
-        assert!(Config::load(None, env(&[("DATABASE_URL", "mysql://x")])).is_err());
-        assert!(Config::load(None, env(&[("LLM_SETTINGS_LOG_FORMAT", "xml")])).is_err());
+        let bad = load(&["--database-url", "mysql://x"]).unwrap();
+        assert!(bad.check().is_err());
     }
 
     #[test]
     fn every_setting_is_in_the_help() {
-        let help = help_table();
-        for s in SETTINGS {
-            assert!(help.contains(s.env));
+        let help = Cli::command().render_long_help().to_string();
+        for name in [
+            "DATABASE_URL",
+            "LLM_SETTINGS_BIND",
+            "LLM_SETTINGS_JWT_LEEWAY_SECS",
+            "LLM_SETTINGS_REQUEST_TIMEOUT_MS",
+            "LLM_SETTINGS_MAX_CONNECTIONS",
+            "LLM_SETTINGS_LOG_FORMAT",
+        ] {
+            assert!(help.contains(name), "{name} missing from the help");
         }
     }
 }

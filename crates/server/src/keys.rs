@@ -104,7 +104,8 @@ pub fn keyring(config: &Config) -> anyhow::Result<Keyring> {
         .map_err(|e| anyhow!("LLM_SETTINGS_MASTER_KEYS is invalid: {e}"))
 }
 
-/// The HS256 token secret: `LLM_SETTINGS_JWT_SECRET`, or (SQLite only) the data directory's.
+/// The HS256 token secret: `LLM_SETTINGS_JWT_SECRET`, or (SQLite only) the data directory's,
+/// generated there on first use.
 pub fn jwt_secret(config: &Config) -> anyhow::Result<SecretString> {
     match (&config.jwt_secret, config.is_sqlite()) {
         (Some(secret), _) => Ok(secret.clone()),
@@ -126,27 +127,49 @@ pub fn jwt_secret(config: &Config) -> anyhow::Result<SecretString> {
 pub fn authenticator(config: &Config) -> anyhow::Result<Authenticator> {
     let iss = config.jwt_issuer.as_deref();
     let aud = config.jwt_audience.as_deref();
-    if let Some(key) = &config.jwt_public_key {
+    let auth = if let Some(key) = &config.jwt_public_key {
         let pem = if key.trim_start().starts_with("-----BEGIN") {
             key.clone()
         } else {
             fs::read_to_string(key)
                 .with_context(|| format!("cannot read the JWT public key file {key}"))?
         };
-        return Authenticator::public_key_pem(pem.as_bytes(), iss, aud)
-            .map_err(|e| anyhow!("LLM_SETTINGS_JWT_PUBLIC_KEY: {e}"));
-    }
-    let secret = jwt_secret(config)?;
-    Authenticator::hs256(secret.expose_secret().as_bytes(), iss, aud)
-        .map_err(|e| anyhow!("LLM_SETTINGS_JWT_SECRET: {e}"))
+        Authenticator::public_key_pem(pem.as_bytes(), iss, aud)
+            .map_err(|e| anyhow!("LLM_SETTINGS_JWT_PUBLIC_KEY: {e}"))?
+    } else {
+        let secret = jwt_secret(config)?;
+        Authenticator::hs256(secret.expose_secret().as_bytes(), iss, aud)
+            .map_err(|e| anyhow!("LLM_SETTINGS_JWT_SECRET: {e}"))?
+    };
+    Ok(auth.with_leeway(config.jwt_leeway_secs))
 }
 
 /// The token minter (HS256 only: with a public key, tokens come from the identity provider).
+/// It uses the configured secret or the one the service generated in the data directory, and
+/// never creates one: a secret made here would sign tokens the running service refuses.
 pub fn issuer(config: &Config) -> anyhow::Result<TokenIssuer> {
     if config.jwt_public_key.is_some() {
         bail!("tokens are verified with LLM_SETTINGS_JWT_PUBLIC_KEY; mint them with the identity provider that holds the private key");
     }
-    let secret = jwt_secret(config)?;
+    let secret = match &config.jwt_secret {
+        Some(secret) => secret.clone(),
+        None => {
+            let path = data_file(config, JWT_SECRET_FILE);
+            if !config.is_sqlite() || !path.exists() {
+                let shown =
+                    std::path::absolute(&config.data_dir).unwrap_or(config.data_dir.clone());
+                bail!(
+                    "no token secret: LLM_SETTINGS_JWT_SECRET is not set and the data directory {} has no {JWT_SECRET_FILE}. \
+                     Run this command where the service runs (or set LLM_SETTINGS_DATA_DIR to its data directory), \
+                     or set LLM_SETTINGS_JWT_SECRET (or jwt_secret in --config) to the service's secret.",
+                    shown.display()
+                );
+            }
+            let text = fs::read_to_string(&path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            SecretString::from(text.trim().to_owned())
+        }
+    };
     Ok(TokenIssuer::hs256(secret.expose_secret().as_bytes()))
 }
 

@@ -22,17 +22,18 @@ pub async fn service(
     migrate: bool,
 ) -> anyhow::Result<(SettingsService, Arc<dyn store::Store>)> {
     let keyring = keys::keyring(config)?;
-    let store = store::open(&config.database_url, migrate).await?;
+    let store = store::open(&config.database_url(), migrate).await?;
     keys::verify_against_store(&keyring, store.as_ref()).await?;
     let probe_settings = ProbeSettings::from_values(
         config.probe_allow_hosts.as_deref(),
-        config.probe_timeout_ms.as_deref(),
+        Some(config.probe_timeout_ms.as_str()),
     )
     .map_err(|e| anyhow!("{e}"))?;
     let probe = HttpProbe::new(probe_settings).map_err(|e| anyhow!("{e}"))?;
     let catalog = match &config.providers {
         Some(list) => {
-            Catalog::restricted(list).map_err(|e| anyhow!("LLM_SETTINGS_PROVIDERS: {e}"))?
+            let list: Vec<String> = list.iter().map(|p| p.trim().to_owned()).collect();
+            Catalog::restricted(&list).map_err(|e| anyhow!("LLM_SETTINGS_PROVIDERS: {e}"))?
         }
         None => Catalog::all(),
     };

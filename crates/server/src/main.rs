@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::web::Data;
 use actix_web::HttpServer;
@@ -11,19 +12,21 @@ use secrecy::ExposeSecret;
 
 use llm_settings_crypto::{KeyId, Keyring};
 use llm_settings_domain::ConfigId;
-use llm_settings_http::{AppState, Claims};
+use llm_settings_http::{AppState, Audience, Claims};
 use llm_settings_server::config::{self, Config, LogFormat};
 use llm_settings_server::{keys, service, store};
 
 /// The LLM settings service: stores LLM provider credentials encrypted, serves them masked.
 #[derive(Debug, Parser)]
-#[command(name = "llm-settings", version, after_help = config::help_table())]
+#[command(name = "llm-settings", version)]
 struct Cli {
     /// A TOML file with any of the settings below (lower-case keys, e.g. `bind = "0.0.0.0:8080"`).
     #[arg(long, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
+    #[command(flatten)]
+    settings: Config,
 }
 
 #[derive(Debug, Subcommand)]
@@ -97,8 +100,8 @@ fn init_logging(config: &Config) -> anyhow::Result<()> {
 }
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
-    match run(cli) {
+    let cli = config::parse::<Cli, _>(std::env::args_os(), |c| c.config.clone());
+    match cli.and_then(run) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("llm-settings: {err:#}");
@@ -108,7 +111,8 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
-    let config = Config::load(cli.config.as_deref(), |name| std::env::var(name).ok())?;
+    let config = cli.settings.normalized();
+    config.check()?;
     match cli.command.unwrap_or(Command::Serve { migrate: false }) {
         Command::Openapi => {
             println!("{}", llm_settings_http::openapi().to_pretty_json()?);
@@ -142,8 +146,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 roles,
                 instance,
                 exp,
+                nbf: None,
                 iss: config.jwt_issuer.clone(),
-                aud: config.jwt_audience.clone(),
+                aud: config.jwt_audience.clone().map(Audience::One),
             };
             println!("{}", issuer.mint(&claims)?);
             Ok(())
@@ -169,7 +174,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn migrate(config: &Config) -> anyhow::Result<()> {
-    let store = store::open(&config.database_url, false).await?;
+    let store = store::open(&config.database_url(), false).await?;
     let applied = store
         .migrate()
         .await
@@ -209,12 +214,21 @@ async fn rewrap(config: &Config, after: Option<i64>, batch: u32) -> anyhow::Resu
 async fn serve(config: Config, migrate: bool) -> anyhow::Result<()> {
     let auth = keys::authenticator(&config)?;
     let (service, store) = service(&config, migrate).await?;
+    let request_timeout = Duration::from_millis(config.request_timeout_ms);
     let state = Data::new(AppState {
         service,
         auth,
         readiness: Arc::new(store::StoreReadiness(store)),
+        request_timeout,
     });
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let per_worker = usize::try_from(config.max_connections)?
+        .div_ceil(workers)
+        .max(1);
     let server = HttpServer::new(move || llm_settings_http::app(state.clone()))
+        .workers(workers)
+        .max_connections(per_worker)
+        .client_request_timeout(request_timeout)
         .shutdown_timeout(30)
         .bind(&config.bind)
         .with_context(|| format!("cannot listen on {}", config.bind))?;

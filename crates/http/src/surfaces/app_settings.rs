@@ -8,44 +8,36 @@
 
 use std::collections::BTreeMap;
 
-use actix_web::web::{Data, Json};
+use actix_web::web::Json;
 use actix_web::{get, post, put};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use utoipa::ToSchema;
-use utoipa_actix_web::scope::Scope;
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use llm_settings_domain::document;
+use llm_settings_domain::error::shown;
 use llm_settings_domain::{
-    Actor, BaseUrl, ConfigPatch, ConnectionTest, Error as DomainError, FailureClass, ModelName,
-    Owner, Patch, ProviderConfig, ProviderId, SecretValue, UpsertRequest,
+    BaseUrl, Catalog, ConfigPatch, ConnectionTest, FailureClass, ModelName, Patch, ProviderConfig,
+    ProviderId, SecretValue,
 };
 
 use super::double_option;
-use crate::auth::Authenticated;
+use super::Reply;
 use crate::body::JsonBody;
-use crate::error::{ApiError, Surface};
-use crate::AppState;
+use crate::caller::{Caller, OwnUser};
+use crate::error::ApiError;
+use crate::surface::OkFalseError;
 
-const SURFACE: Surface = Surface::AppSettings;
-/// Tag of this surface in the OpenAPI document.
-pub const TAG: &str = "Application settings";
+/// The calling user, acting on their own settings.
+type Me = Caller<OwnUser>;
 
 /// The routes of this surface.
-pub fn scope() -> Scope<
-    impl actix_web::dev::ServiceFactory<
-        actix_web::dev::ServiceRequest,
-        Config = (),
-        Response = actix_web::dev::ServiceResponse,
-        Error = actix_web::Error,
-        InitError = (),
-    >,
-> {
-    utoipa_actix_web::scope("/api/settings")
-        .app_data(SURFACE)
+pub fn routes(config: &mut ServiceConfig<'_>) {
+    config
         .service(get_settings)
         .service(update_settings)
-        .service(test_provider)
+        .service(test_provider);
 }
 
 /// `{"ok": true, "data": Settings}`.
@@ -162,60 +154,39 @@ pub struct TestProviderResponse {
     pub data: TestProviderResult,
 }
 
-/// Error body of this surface.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct SettingsError {
-    #[schema(example = false)]
-    pub ok: bool,
-    #[schema(example = "ai.temperature must be a number from 0 to 2")]
-    pub error: String,
-}
-
-fn fail(e: DomainError) -> ApiError {
-    ApiError::domain(SURFACE, e)
-}
-
 fn invalid(field: impl Into<String>, message: impl Into<String>) -> ApiError {
-    ApiError::new(SURFACE, "validation_error", message).with_field(field)
+    ApiError::invalid(message).with_field(field)
 }
 
-/// The user's settings: the document with their provider configs in `ai`.
-async fn render(state: &AppState, actor: &Actor, owner: &Owner) -> Result<Value, ApiError> {
-    let mut doc = state
-        .service
-        .settings_document(actor, owner)
-        .await
-        .map_err(fail)?;
-    let configs = state
-        .service
-        .list_configs(actor, owner)
-        .await
-        .map_err(fail)?;
-    let default = configs
-        .iter()
-        .find(|c| c.is_default)
-        .map(|c| c.provider.to_string());
-    let providers: Map<String, Value> = configs
-        .iter()
-        .map(|c| {
-            (
-                c.provider.to_string(),
-                json!({
-                    "apiKey": c.primary_hints().map(|h| h.first4_last4.clone()),
-                    "model": c.effective_model(),
-                    "baseUrl": c.effective_base_url(),
-                }),
-            )
-        })
-        .collect();
-    if !doc.get("ai").is_some_and(Value::is_object) {
-        doc["ai"] = json!({});
+impl Me {
+    /// The user's settings: the document with their provider configs in `ai`.
+    async fn render(&self) -> Reply<SettingsResponse> {
+        let mut data = self.document().await?;
+        let configs = self.configs().await?;
+        let default = configs
+            .iter()
+            .find(|c| c.is_default)
+            .map(|c| c.provider.to_string());
+        let entry = |c: &ProviderConfig| {
+            json!({
+                "apiKey": c.primary_hints().map(|h| h.first4_last4.clone()),
+                "model": c.effective_model(),
+                "baseUrl": c.effective_base_url(),
+            })
+        };
+        let providers: Map<String, Value> = configs
+            .iter()
+            .map(|c| (c.provider.to_string(), entry(c)))
+            .collect();
+        if !data.get("ai").is_some_and(Value::is_object) {
+            data["ai"] = json!({});
+        }
+        if let Some(ai) = data.get_mut("ai").and_then(Value::as_object_mut) {
+            ai.insert("provider".into(), json!(default));
+            ai.insert("providers".into(), Value::Object(providers));
+        }
+        Ok(Json(SettingsResponse { ok: true, data }))
     }
-    if let Some(ai) = doc.get_mut("ai").and_then(Value::as_object_mut) {
-        ai.insert("provider".into(), json!(default));
-        ai.insert("providers".into(), Value::Object(providers));
-    }
-    Ok(doc)
 }
 
 /// What a settings update does to one provider's config.
@@ -223,6 +194,22 @@ async fn render(state: &AppState, actor: &Actor, owner: &Owner) -> Result<Value,
 enum EntryChange {
     Remove,
     Upsert(ConfigPatch),
+}
+
+/// An entry's `model` or `baseUrl`: absent keeps, `null` or `""` returns to the default.
+fn entry_patch<T>(
+    value: Option<Option<String>>,
+    at: String,
+    parse: impl FnOnce(String) -> Result<T, llm_settings_domain::Error>,
+) -> Result<Patch<T>, ApiError> {
+    Ok(match value {
+        None => Patch::Keep,
+        Some(None) => Patch::Clear,
+        Some(Some(v)) if v.is_empty() => Patch::Clear,
+        Some(Some(v)) => {
+            Patch::Set(parse(v).map_err(|e| invalid(at.clone(), format!("{at}: {e}")))?)
+        }
+    })
 }
 
 /// Turns one provider entry into config changes, validating every value.
@@ -240,32 +227,13 @@ fn entry_change(provider: ProviderId, entry: ProviderEntryPatch) -> Result<Confi
             patch.secrets.insert(field.name.to_owned(), key);
         }
     }
-    patch.model = match entry.model {
-        None => Patch::Keep,
-        Some(None) => Patch::Clear,
-        Some(Some(m)) if m.is_empty() => Patch::Clear,
-        Some(Some(m)) => Patch::Set(
-            ModelName::parse(m)
-                .map_err(|e| invalid(at("model"), format!("{}: {e}", at("model"))))?,
-        ),
-    };
-    patch.base_url = match entry.base_url {
-        None => Patch::Keep,
-        Some(None) => Patch::Clear,
-        Some(Some(u)) if u.is_empty() => Patch::Clear,
-        Some(Some(u)) => {
-            let url = BaseUrl::parse_field("baseUrl", &u)
-                .map_err(|e| invalid(at("baseUrl"), format!("{}: {e}", at("baseUrl"))))?;
-            let is_default = spec
-                .default_base_url
-                .and_then(|d| BaseUrl::parse(d).ok())
-                .is_some_and(|d| d == url);
-            if is_default {
-                Patch::Clear
-            } else {
-                Patch::Set(url)
-            }
-        }
+    patch.model = entry_patch(entry.model, at("model"), ModelName::parse)?;
+    let default_url = spec.default_base_url.and_then(|d| BaseUrl::parse(d).ok());
+    patch.base_url = match entry_patch(entry.base_url, at("baseUrl"), |u| {
+        BaseUrl::parse_field("baseUrl", &u)
+    })? {
+        Patch::Set(url) if Some(&url) == default_url.as_ref() => Patch::Clear,
+        other => other,
     };
     Ok(patch)
 }
@@ -279,141 +247,195 @@ fn is_empty(patch: &ConfigPatch) -> bool {
 }
 
 /// Everything a settings update will do, checked before anything is written.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 struct Plan {
     entries: Vec<(ProviderId, EntryChange)>,
     default: Option<ProviderId>,
     document: Option<Value>,
 }
 
-fn plan(
-    state: &AppState,
-    body: SettingsPatch,
-    configs: &[ProviderConfig],
-) -> Result<Plan, ApiError> {
-    let catalog = state.service.catalog();
-    let mut doc = body.sections;
+type Entries = Option<Option<BTreeMap<String, Option<ProviderEntryPatch>>>>;
+
+/// The changes `ai.providers` asks for, one per provider.
+fn provider_entries(
+    catalog: &Catalog,
+    providers: Entries,
+) -> Result<Vec<(ProviderId, EntryChange)>, ApiError> {
+    let providers = match providers {
+        None => return Ok(Vec::new()),
+        Some(None) => return Err(invalid(
+            "ai.providers",
+            "ai.providers cannot be null; set one provider's entry to null to remove that provider",
+        )),
+        Some(Some(providers)) => providers,
+    };
     let mut entries: Vec<(ProviderId, EntryChange)> = Vec::new();
-    let mut default = None;
-    match body.ai {
-        None => {}
-        Some(None) => {
-            doc.insert("ai".into(), Value::Null);
+    for (name, entry) in providers {
+        let at = format!("ai.providers.{}", shown(&name));
+        let provider = catalog
+            .resolve(&name)
+            .map_err(|_| invalid(at.clone(), format!("{at}: unknown provider")))?;
+        if entries.iter().any(|(p, _)| *p == provider) {
+            return Err(invalid(
+                at,
+                format!("provider {provider} is given twice in ai.providers"),
+            ));
         }
-        Some(Some(ai)) => {
-            match ai.providers {
-                None => {}
-                Some(None) => {
-                    return Err(invalid(
-                        "ai.providers",
-                        "ai.providers cannot be null; set one provider's entry to null to remove that provider",
-                    ))
-                }
-                Some(Some(providers)) => {
-                    for (name, entry) in providers {
-                        let provider = catalog.resolve(&name).map_err(|_| {
-                            invalid(
-                                format!("ai.providers.{}", super::shown_name(&name)),
-                                format!("ai.providers.{}: unknown provider", super::shown_name(&name)),
-                            )
-                        })?;
-                        if entries.iter().any(|(p, _)| *p == provider) {
-                            return Err(invalid(
-                                format!("ai.providers.{}", super::shown_name(&name)),
-                                format!("provider {provider} is given twice in ai.providers"),
-                            ));
-                        }
-                        let change = match entry {
-                            None => EntryChange::Remove,
-                            Some(entry) => EntryChange::Upsert(entry_change(provider, entry)?),
-                        };
-                        entries.push((provider, change));
-                    }
-                }
-            }
-            match ai.provider {
-                None => {}
-                Some(None) => {
-                    return Err(invalid(
-                        "ai.provider",
-                        "ai.provider cannot be null; name the provider to use by default",
-                    ))
-                }
-                Some(Some(name)) => {
-                    let provider = catalog.resolve(&name).map_err(|_| {
-                        invalid(
-                            "ai.provider",
-                            format!("ai.provider: unknown provider {}", super::shown_name(&name)),
-                        )
-                    })?;
-                    default = Some(provider);
-                }
-            }
-            if !ai.other.is_empty() {
-                doc.insert("ai".into(), Value::Object(ai.other));
-            }
-        }
+        let change = match entry {
+            None => EntryChange::Remove,
+            Some(entry) => EntryChange::Upsert(entry_change(provider, entry)?),
+        };
+        entries.push((provider, change));
     }
-    let document = (!doc.is_empty()).then_some(Value::Object(doc));
-    if let Some(doc) = &document {
-        document::validate(doc).map_err(fail)?;
+    Ok(entries)
+}
+
+/// The provider `ai.provider` names as the default.
+fn default_provider(
+    catalog: &Catalog,
+    name: Option<Option<String>>,
+) -> Result<Option<ProviderId>, ApiError> {
+    match name {
+        None => Ok(None),
+        Some(None) => Err(invalid(
+            "ai.provider",
+            "ai.provider cannot be null; name the provider to use by default",
+        )),
+        Some(Some(name)) => catalog.resolve(&name).map(Some).map_err(|_| {
+            invalid(
+                "ai.provider",
+                format!("ai.provider: unknown provider {}", shown(&name)),
+            )
+        }),
+    }
+}
+
+impl Plan {
+    /// Reads the update and checks everything the domain would check after earlier writes.
+    fn of(
+        catalog: &Catalog,
+        body: SettingsPatch,
+        configs: &[ProviderConfig],
+    ) -> Result<Self, ApiError> {
+        let mut plan = Self::default();
+        let mut doc = body.sections;
+        match body.ai {
+            None => {}
+            Some(None) => {
+                doc.insert("ai".into(), Value::Null);
+            }
+            Some(Some(ai)) => {
+                plan.entries = provider_entries(catalog, ai.providers)?;
+                plan.default = default_provider(catalog, ai.provider)?;
+                if !ai.other.is_empty() {
+                    doc.insert("ai".into(), Value::Object(ai.other));
+                }
+            }
+        }
+        if !doc.is_empty() {
+            let doc = Value::Object(doc);
+            document::validate(&doc)?;
+            plan.document = Some(doc);
+        }
+        plan.check_new_keys(configs)?;
+        plan.check_default(configs)?;
+        Ok(plan)
     }
 
-    // Checks the domain would make after earlier entries were written.
-    for (provider, change) in &entries {
-        let exists = configs.iter().any(|c| c.provider == *provider);
-        if let EntryChange::Upsert(patch) = change {
-            let key = provider.spec().primary_secret().filter(|f| f.required);
-            if let Some(key) = key.filter(|_| !exists) {
-                if !matches!(patch.secrets.get(key.name), Some(Some(_))) {
-                    return Err(invalid(
-                        format!("ai.providers.{provider}.apiKey"),
-                        format!(
-                            "ai.providers.{provider}.apiKey is required to add provider {provider}"
-                        ),
-                    ));
-                }
+    /// A provider the user has no config for yet needs its key in the entry.
+    fn check_new_keys(&self, configs: &[ProviderConfig]) -> Result<(), ApiError> {
+        for (provider, change) in &self.entries {
+            let EntryChange::Upsert(patch) = change else {
+                continue;
+            };
+            let exists = configs.iter().any(|c| c.provider == *provider);
+            let key = provider
+                .spec()
+                .primary_secret()
+                .filter(|f| f.required && !exists);
+            if key.is_some_and(|key| !matches!(patch.secrets.get(key.name), Some(Some(_)))) {
+                let at = format!("ai.providers.{provider}.apiKey");
+                return Err(invalid(
+                    at.clone(),
+                    format!("{at} is required to add provider {provider}"),
+                ));
             }
         }
+        Ok(())
     }
-    if let Some(provider) = default {
-        let removed = entries
+
+    /// The default provider must be configured after the update.
+    fn check_default(&self, configs: &[ProviderConfig]) -> Result<(), ApiError> {
+        let Some(provider) = self.default else {
+            return Ok(());
+        };
+        let removed = self
+            .entries
             .iter()
             .any(|(p, c)| *p == provider && matches!(c, EntryChange::Remove));
         let configured = configs.iter().any(|c| c.provider == provider)
-            || entries.iter().any(|(p, _)| *p == provider);
+            || self.entries.iter().any(|(p, _)| *p == provider);
         if removed || !configured {
             return Err(invalid(
                 "ai.provider",
                 format!("ai.provider: provider {provider} is not configured; add it under ai.providers first"),
             ));
         }
+        Ok(())
     }
-    Ok(Plan {
-        entries,
-        default,
-        document,
-    })
 }
 
 /// Return the current settings; API keys show only their first and last four characters.
-#[utoipa::path(
-    tag = TAG,
-    security(("bearer" = [])),
-    responses(
-        (status = 200, description = "The settings", body = SettingsResponse),
-        (status = 401, description = "Missing or invalid token", body = SettingsError),
-        (status = 403, description = "The token lacks the `read` scope", body = SettingsError),
-    )
-)]
+#[utoipa::path(responses((status = 200, description = "The settings", body = SettingsResponse)))]
 #[get("")]
-async fn get_settings(
-    state: Data<AppState>,
-    Authenticated(actor): Authenticated,
-) -> Result<Json<SettingsResponse>, ApiError> {
-    let owner = actor.user_owner();
-    let data = render(&state, &actor, &owner).await?;
-    Ok(Json(SettingsResponse { ok: true, data }))
+async fn get_settings(c: Me) -> Reply<SettingsResponse> {
+    c.render().await
+}
+
+impl Me {
+    /// Writes one provider entry's change.
+    async fn apply_entry(
+        &self,
+        current: Option<&ProviderConfig>,
+        provider: ProviderId,
+        change: EntryChange,
+        make_default: bool,
+    ) -> Result<(), ApiError> {
+        match change {
+            EntryChange::Remove => {
+                if let Some(config) = current {
+                    self.delete(config.id).await?;
+                }
+            }
+            EntryChange::Upsert(patch)
+                if current.is_some() && is_empty(&patch) && !make_default => {}
+            EntryChange::Upsert(changes) => {
+                self.upsert(provider, changes, make_default).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes a checked plan.
+    async fn apply(&self, plan: Plan, configs: &[ProviderConfig]) -> Result<(), ApiError> {
+        for (provider, change) in plan.entries {
+            let current = configs.iter().find(|c| c.provider == provider);
+            let make_default =
+                plan.default == Some(provider) && !current.is_some_and(|c| c.is_default);
+            self.apply_entry(current, provider, change, make_default)
+                .await?;
+        }
+        if let Some(provider) = plan.default {
+            let config = self.config_of(provider).await?;
+            if let Some(config) = config.filter(|c| !c.is_default) {
+                self.set_default(config.id).await?;
+            }
+        }
+        if let Some(doc) = plan.document {
+            self.merge_document(doc).await?;
+        }
+        Ok(())
+    }
 }
 
 /// Update settings by deep merge: only the fields sent change, nested objects are merged.
@@ -421,144 +443,79 @@ async fn get_settings(
 /// Provider entries change the user's provider configs (a masked key sent back unchanged
 /// keeps the stored key; a `null` entry deletes that provider's config); `ai.provider` sets
 /// the default provider. Known fields are type-checked and unknown sections kept.
-#[utoipa::path(
-    tag = TAG,
-    security(("bearer" = [])),
-    request_body = SettingsPatch,
-    responses(
-        (status = 200, description = "The updated settings (keys masked)", body = SettingsResponse),
-        (status = 400, description = "A field has the wrong type or value", body = SettingsError),
-        (status = 401, description = "Missing or invalid token", body = SettingsError),
-        (status = 403, description = "The token lacks the `write` scope", body = SettingsError),
-    )
-)]
+#[utoipa::path(request_body = SettingsPatch, responses((status = 200, description = "The updated settings (keys masked)", body = SettingsResponse), (status = 400, description = "A field has the wrong type or value", body = OkFalseError)) )]
 #[put("")]
 async fn update_settings(
-    state: Data<AppState>,
-    Authenticated(actor): Authenticated,
+    c: Me,
     JsonBody(body): JsonBody<SettingsPatch>,
-) -> Result<Json<SettingsResponse>, ApiError> {
-    let owner = actor.user_owner();
-    let configs = state
-        .service
-        .list_configs(&actor, &owner)
-        .await
-        .map_err(fail)?;
-    let plan = plan(&state, body, &configs)?;
-    for (provider, change) in plan.entries {
-        let current = configs.iter().find(|c| c.provider == provider);
-        let make_default = plan.default == Some(provider) && !current.is_some_and(|c| c.is_default);
-        match change {
-            EntryChange::Remove => {
-                if let Some(config) = current {
-                    state
-                        .service
-                        .delete_config(&actor, &owner, config.id)
-                        .await
-                        .map_err(fail)?;
-                }
-            }
-            EntryChange::Upsert(patch)
-                if current.is_some() && is_empty(&patch) && !make_default => {}
-            EntryChange::Upsert(changes) => {
-                let request = UpsertRequest {
-                    provider,
-                    changes,
-                    make_default,
-                };
-                state
-                    .service
-                    .upsert_config(&actor, &owner, request)
-                    .await
-                    .map_err(fail)?;
-            }
-        }
+) -> Reply<SettingsResponse> {
+    let configs = c.configs().await?;
+    let plan = Plan::of(c.catalog(), body, &configs)?;
+    c.apply(plan, &configs).await?;
+    c.render().await
+}
+
+/// A provider whose endpoint `url` is: a config's, a default endpoint, or the default host.
+fn provider_by_url(
+    catalog: &Catalog,
+    url: &BaseUrl,
+    configs: &[ProviderConfig],
+) -> Option<ProviderId> {
+    if let Some(c) = configs
+        .iter()
+        .find(|c| c.effective_base_url() == Some(url.as_str()))
+    {
+        return Some(c.provider);
     }
-    if let Some(provider) = plan.default {
-        let config = state
-            .service
-            .find_config(&actor, &owner, provider)
-            .await
-            .map_err(fail)?;
-        if let Some(config) = config.filter(|c| !c.is_default) {
-            state
-                .service
-                .set_default(&actor, &owner, config.id)
-                .await
-                .map_err(fail)?;
-        }
+    let default_url = |p: &ProviderId| {
+        p.spec()
+            .default_base_url
+            .and_then(|d| BaseUrl::parse(d).ok())
+    };
+    if let Some(p) = catalog
+        .providers()
+        .find(|p| default_url(p).as_ref() == Some(url))
+    {
+        return Some(p);
     }
-    if let Some(doc) = plan.document {
-        state
-            .service
-            .update_settings_document(&actor, &owner, doc)
-            .await
-            .map_err(fail)?;
-    }
-    let data = render(&state, &actor, &owner).await?;
-    Ok(Json(SettingsResponse { ok: true, data }))
+    let host = url.host();
+    let by_host: Vec<ProviderId> = catalog
+        .providers()
+        .filter(|p| p.spec().default_host().as_deref() == Some(host.as_str()))
+        .collect();
+    by_host
+        .iter()
+        .find(|p| configs.iter().any(|c| c.provider == **p))
+        .or(by_host.first())
+        .copied()
 }
 
 /// The provider a test is about: named, or found by endpoint, or by the stored key it masks.
 fn infer_provider(
-    state: &AppState,
+    catalog: &Catalog,
     body: &TestProviderRequest,
     base_url: Option<&BaseUrl>,
     configs: &[ProviderConfig],
 ) -> Result<ProviderId, ApiError> {
-    let catalog = state.service.catalog();
     if let Some(name) = &body.provider {
-        return catalog.resolve(name).map_err(|_| {
-            invalid(
-                "provider",
-                format!("unknown provider {}", super::shown_name(name)),
-            )
-        });
+        return catalog
+            .resolve(name)
+            .map_err(|_| invalid("provider", format!("unknown provider {}", shown(name))));
     }
-    if let Some(url) = base_url {
-        if let Some(c) = configs
-            .iter()
-            .find(|c| c.effective_base_url() == Some(url.as_str()))
-        {
-            return Ok(c.provider);
-        }
-        let by_default: Vec<ProviderId> = catalog
-            .providers()
-            .filter(|p| {
-                p.spec()
-                    .default_base_url
-                    .and_then(|d| BaseUrl::parse(d).ok())
-                    .is_some_and(|d| d == *url)
-            })
-            .collect();
-        if let Some(p) = by_default.first() {
-            return Ok(*p);
-        }
-        let host = url.host();
-        let by_host: Vec<ProviderId> = catalog
-            .providers()
-            .filter(|p| p.spec().default_host().as_deref() == Some(host.as_str()))
-            .collect();
-        if let Some(p) = by_host
-            .iter()
-            .find(|p| configs.iter().any(|c| c.provider == **p))
-            .or(by_host.first())
-        {
-            return Ok(*p);
-        }
+    if let Some(p) = base_url.and_then(|url| provider_by_url(catalog, url, configs)) {
+        return Ok(p);
     }
-    if let Some(key) = &body.api_key {
-        if let Some(c) = configs.iter().find(|c| {
-            c.primary_hints()
-                .is_some_and(|h| h.first4_last4 == key.expose())
-        }) {
-            return Ok(c.provider);
-        }
-    }
-    Err(invalid(
-        "provider",
-        "cannot tell which provider to test: baseUrl is not a known provider endpoint and apiKey is not a stored key; add \"provider\"",
-    ))
+    let masks = |c: &&ProviderConfig| {
+        let key = body.api_key.as_ref().map(SecretValue::expose);
+        c.primary_hints()
+            .is_some_and(|h| Some(h.first4_last4.as_str()) == key)
+    };
+    configs.iter().find(masks).map(|c| c.provider).ok_or_else(|| {
+        invalid(
+            "provider",
+            "cannot tell which provider to test: baseUrl is not a known provider endpoint and apiKey is not a stored key; add \"provider\"",
+        )
+    })
 }
 
 fn failure_text(class: Option<FailureClass>, message: String) -> String {
@@ -571,45 +528,19 @@ fn failure_text(class: Option<FailureClass>, message: String) -> String {
 /// Test connectivity to an AI provider with a lightweight request.
 ///
 /// A masked `apiKey` (as shown by `GET /api/settings`) is replaced by the stored key.
-#[utoipa::path(
-    tag = TAG,
-    security(("bearer" = [])),
-    request_body = TestProviderRequest,
-    responses(
-        (status = 200, description = "The test ran; see `connected`", body = TestProviderResponse),
-        (status = 400, description = "Invalid body, unknown provider, or a masked key that matches no stored key", body = SettingsError),
-        (status = 401, description = "Missing or invalid token", body = SettingsError),
-        (status = 403, description = "The token lacks the `write` scope", body = SettingsError),
-        (status = 404, description = "No key given and none stored", body = SettingsError),
-    )
-)]
+#[utoipa::path(request_body = TestProviderRequest, responses((status = 200, description = "The test ran; see `connected`", body = TestProviderResponse), (status = 400, description = "Invalid body, unknown provider, or a masked key that matches no stored key", body = OkFalseError), (status = 404, description = "No key given and none stored", body = OkFalseError)) )]
 #[post("/test-provider")]
 async fn test_provider(
-    state: Data<AppState>,
-    Authenticated(actor): Authenticated,
+    c: Me,
     JsonBody(body): JsonBody<TestProviderRequest>,
-) -> Result<Json<TestProviderResponse>, ApiError> {
-    let owner = actor.user_owner();
-    let base_url = body
-        .base_url
-        .as_deref()
-        .filter(|u| !u.is_empty())
-        .map(|u| BaseUrl::parse_field("baseUrl", u))
-        .transpose()
-        .map_err(fail)?;
-    let model = body
-        .model
-        .clone()
-        .filter(|m| !m.is_empty())
-        .map(ModelName::parse)
-        .transpose()
-        .map_err(fail)?;
-    let configs = state
-        .service
-        .list_configs(&actor, &owner)
-        .await
-        .map_err(fail)?;
-    let provider = infer_provider(&state, &body, base_url.as_ref(), &configs)?;
+) -> Reply<TestProviderResponse> {
+    let non_empty = |v: &Option<String>| v.clone().filter(|v| !v.is_empty());
+    let base_url = non_empty(&body.base_url)
+        .map(|u| BaseUrl::parse_field("baseUrl", &u))
+        .transpose()?;
+    let model = non_empty(&body.model).map(ModelName::parse).transpose()?;
+    let configs = c.configs().await?;
+    let provider = infer_provider(c.catalog(), &body, base_url.as_ref(), &configs)?;
     let spec = provider.spec();
     let stored = configs.iter().find(|c| c.provider == provider);
     let effective = stored
@@ -622,17 +553,11 @@ async fn test_provider(
         let field = spec.primary_secret().map_or("api_key", |f| f.name);
         test.secrets.insert(field.to_owned(), key);
     }
-    let result = state
-        .service
-        .test_connection(&actor, &owner, test)
-        .await
-        .map_err(fail)?;
-    let outcome = result.outcome;
-    Ok(Json(TestProviderResponse {
-        ok: true,
-        data: TestProviderResult {
-            connected: outcome.success,
-            error: (!outcome.success).then(|| failure_text(outcome.failure, outcome.message)),
-        },
-    }))
+    let outcome = c.test(test).await?.outcome;
+    let error = (!outcome.success).then(|| failure_text(outcome.failure, outcome.message));
+    let data = TestProviderResult {
+        connected: outcome.success,
+        error,
+    };
+    Ok(Json(TestProviderResponse { ok: true, data }))
 }

@@ -6,11 +6,19 @@ pub mod native;
 pub mod provider_config;
 pub mod provider_keys;
 
+use actix_web::HttpRequest;
 use serde::{Deserialize, Deserializer};
 
-use llm_settings_domain::{BaseUrl, ConfigId, Error as DomainError, ModelName, Patch, ProviderId};
+use llm_settings_domain::{ConfigId, Error as DomainError, Patch};
 
-use crate::error::{ApiError, Surface};
+use crate::caller::FromSegment;
+use crate::error::ApiError;
+
+/// A handler's JSON answer.
+pub type Reply<T> = Result<actix_web::web::Json<T>, ApiError>;
+
+/// A handler's answer with its own status (201, 204).
+pub type Answer = Result<actix_web::HttpResponse, ApiError>;
 
 /// Deserializes a field that distinguishes absent (`None`), `null` (`Some(None)`) and a value.
 pub fn double_option<'de, T, D>(d: D) -> Result<Option<Option<T>>, D::Error>
@@ -21,32 +29,26 @@ where
     Option::<T>::deserialize(d).map(Some)
 }
 
-/// Turns an optional, nullable model field into a domain patch.
-pub fn model_patch(
-    surface: Surface,
-    value: Option<Option<String>>,
-) -> Result<Patch<ModelName>, ApiError> {
-    Ok(match value {
-        None => Patch::Keep,
-        Some(None) => Patch::Clear,
-        Some(Some(m)) => Patch::Set(ModelName::parse(m).map_err(|e| ApiError::domain(surface, e))?),
-    })
+/// An optional, nullable field as a domain patch, each value checked by `parse`.
+pub fn patch<T, U>(
+    value: Option<Option<T>>,
+    parse: impl FnOnce(T) -> Result<U, DomainError>,
+) -> Result<Patch<U>, ApiError> {
+    Ok(Patch::from(
+        value.map(|v| v.map(parse).transpose()).transpose()?,
+    ))
 }
 
-/// Turns an optional, nullable base URL field into a domain patch.
-pub fn base_url_patch(
-    surface: Surface,
-    value: Option<Option<String>>,
-) -> Result<Patch<BaseUrl>, ApiError> {
-    Ok(match value {
-        None => Patch::Keep,
-        Some(None) => Patch::Clear,
-        Some(Some(u)) => Patch::Set(BaseUrl::parse(&u).map_err(|e| ApiError::domain(surface, e))?),
-    })
+impl FromSegment for ConfigId {
+    const NAME: &'static str = "config_id";
+
+    fn from_segment(_: &HttpRequest, segment: &str) -> Result<Self, ApiError> {
+        config_id(segment)
+    }
 }
 
 /// Parses a config id from a path; anything that is not an id is simply not found.
-pub fn config_id(surface: Surface, raw: &str) -> Result<ConfigId, ApiError> {
+pub fn config_id(raw: &str) -> Result<ConfigId, ApiError> {
     raw.parse::<i64>()
         .ok()
         .filter(|id| *id > 0)
@@ -59,22 +61,9 @@ pub fn config_id(surface: Surface, raw: &str) -> Result<ConfigId, ApiError> {
                 } else {
                     "config".to_owned()
                 };
-            ApiError::domain(surface, DomainError::NotFound(shown))
+            DomainError::NotFound(shown).into()
         })
 }
-
-/// Whether a provider is configured with a single API key (and optional extras), so it fits
-/// the surfaces whose requests carry one `api_key` and nothing else.
-pub fn single_key_provider(p: ProviderId) -> bool {
-    let spec = p.spec();
-    spec.primary_secret().map(|f| f.name) == Some("api_key")
-        && spec
-            .fields
-            .iter()
-            .all(|f| f.name == "api_key" || !f.required)
-}
-
-pub use llm_settings_domain::error::shown as shown_name;
 
 /// A request path as it may appear in a log line or an error: a segment that does not look
 /// like an identifier is replaced, so a key pasted into a URL is never repeated.
@@ -97,11 +86,11 @@ mod tests {
 
     #[test]
     fn config_ids_that_are_not_ids_are_not_repeated() {
-        let err = config_id(Surface::Native, "sk-proj-pasted-key-0123").unwrap_err();
+        let err = config_id("sk-proj-pasted-key-0123").unwrap_err();
         assert_eq!(err.message, "config not found");
-        let err = config_id(Surface::Native, "0").unwrap_err();
+        let err = config_id("0").unwrap_err();
         assert_eq!(err.message, "config 0 not found");
-        assert_eq!(config_id(Surface::Native, "12").unwrap(), ConfigId(12));
+        assert_eq!(config_id("12").unwrap(), ConfigId(12));
     }
 
     #[test]

@@ -2,40 +2,28 @@
 
 use std::collections::BTreeMap;
 
-use actix_web::web::{Data, Json, Path};
+use actix_web::web::Json;
 use actix_web::{delete, get, patch, post, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use utoipa_actix_web::scope::Scope;
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use llm_settings_domain::{
-    Actor, BaseUrl, ConfigPatch, ConnectionTest, ModelName, ProviderConfig, ProviderId,
-    SecretValue, UpsertRequest,
+    BaseUrl, ConfigId, ConfigPatch, ConnectionTest, ModelName, ProviderConfig, SecretValue,
 };
 
-use super::{base_url_patch, config_id, double_option, model_patch};
-use crate::auth::Authenticated;
+use super::{double_option, patch, Answer, Reply};
 use crate::body::JsonBody;
-use crate::error::{ApiError, Surface};
-use crate::AppState;
+use crate::caller::{Caller, OwnUser, Segment};
+use crate::naming::ProviderNames;
+use crate::surface::{DetailCodeError, NATIVE};
 
-const SURFACE: Surface = Surface::Native;
-const TAG: &str = "User LLM settings";
-/// The seed's BYOK providers, listed first and in this order.
-const LEADING: [&str; 4] = ["anthropic", "openai", "deepseek_cloud", "gemini"];
+/// The calling user, acting on their own settings.
+type Me = Caller<OwnUser>;
 
 /// The routes of this surface.
-pub fn scope() -> Scope<
-    impl actix_web::dev::ServiceFactory<
-        actix_web::dev::ServiceRequest,
-        Config = (),
-        Response = actix_web::dev::ServiceResponse,
-        Error = actix_web::Error,
-        InitError = (),
-    >,
-> {
-    utoipa_actix_web::scope("/users/me/llm-settings")
-        .app_data(SURFACE)
+pub fn routes(config: &mut ServiceConfig<'_>) {
+    config
         .service(list_providers)
         .service(test_connection)
         .service(list_configs)
@@ -43,44 +31,18 @@ pub fn scope() -> Scope<
         .service(get_config)
         .service(update_config)
         .service(delete_config)
-        .service(set_default)
-}
-
-/// Whether a provider fits this surface's request shape (a single API key).
-fn fits_surface(p: ProviderId) -> bool {
-    super::single_key_provider(p)
-}
-
-fn resolve(state: &AppState, name: &str) -> Result<ProviderId, ApiError> {
-    let provider = state
-        .service
-        .catalog()
-        .resolve(name)
-        .map_err(|e| ApiError::domain(SURFACE, e).with_field("provider"))?;
-    if !fits_surface(provider) {
-        return Err(ApiError::new(
-            SURFACE,
-            "validation_error",
-            format!("provider {provider} needs more than an API key; configure it through the provider configuration API"),
-        )
-        .with_field("provider"));
-    }
-    Ok(provider)
+        .service(set_default);
 }
 
 /// A BYOK-capable provider and its display metadata.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"id": "anthropic", "name": "Anthropic", "default_model": "claude-sonnet-4-5", "requires_api_key": true, "default_base_url": "https://api.anthropic.com"}))]
 pub struct ProviderInfo {
-    #[schema(example = "anthropic")]
     pub id: String,
-    #[schema(example = "Anthropic")]
     pub name: String,
-    #[schema(example = "claude-sonnet-4-5")]
     pub default_model: Option<String>,
-    #[schema(example = true)]
     pub requires_api_key: bool,
     /// The endpoint used when a config sets no `base_url`.
-    #[schema(example = "https://api.anthropic.com")]
     pub default_base_url: Option<String>,
 }
 
@@ -259,46 +221,13 @@ pub struct TestConnectionResponse {
     pub retry_after_seconds: Option<u64>,
 }
 
-/// Error body of this surface.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct NativeError {
-    #[schema(example = "no API key is stored for provider anthropic and none was given")]
-    pub detail: String,
-    #[schema(example = "provider_not_configured")]
-    pub error_code: String,
-    /// The offending field, for validation errors.
-    pub field: Option<String>,
-}
-
-fn fail(e: llm_settings_domain::Error) -> ApiError {
-    ApiError::domain(SURFACE, e)
-}
-
-fn me(actor: &Actor) -> llm_settings_domain::Owner {
-    actor.user_owner()
-}
-
 /// List the BYOK-capable providers with display metadata.
-#[utoipa::path(
-    tag = TAG,
-    security(("bearer" = [])),
-    responses(
-        (status = 200, description = "Providers offered", body = ProvidersResponse),
-        (status = 401, description = "Missing or invalid token", body = NativeError),
-    )
-)]
+#[utoipa::path(responses((status = 200, description = "Providers offered", body = ProvidersResponse)))]
 #[get("/providers")]
-async fn list_providers(state: Data<AppState>, _auth: Authenticated) -> Json<ProvidersResponse> {
-    let catalog = state.service.catalog();
-    let mut providers: Vec<ProviderId> = catalog.providers().filter(|p| fits_surface(*p)).collect();
-    providers.sort_by_key(|p| {
-        LEADING
-            .iter()
-            .position(|l| *l == p.as_str())
-            .unwrap_or(LEADING.len())
-    });
-    let default_provider = providers.first().map(|p| p.to_string());
+async fn list_providers(c: Me) -> Json<ProvidersResponse> {
+    let providers = NATIVE.names.listed(c.catalog());
     Json(ProvidersResponse {
+        default_provider: providers.first().map(|p| p.to_string()),
         providers: providers
             .into_iter()
             .map(|p| {
@@ -312,235 +241,106 @@ async fn list_providers(state: Data<AppState>, _auth: Authenticated) -> Json<Pro
                 }
             })
             .collect(),
-        default_provider,
     })
 }
 
 /// List the caller's provider configs (scope `read`).
-#[utoipa::path(
-    tag = TAG,
-    security(("bearer" = [])),
-    responses(
-        (status = 200, description = "The caller's configs", body = ConfigList),
-        (status = 401, description = "Missing or invalid token", body = NativeError),
-        (status = 403, description = "The token lacks the `read` scope", body = NativeError),
-    )
-)]
+#[utoipa::path(responses((status = 200, description = "The caller's configs", body = ConfigList)))]
 #[get("")]
-async fn list_configs(
-    state: Data<AppState>,
-    Authenticated(actor): Authenticated,
-) -> Result<Json<ConfigList>, ApiError> {
-    let configs = state
-        .service
-        .list_configs(&actor, &me(&actor))
-        .await
-        .map_err(fail)?;
-    Ok(Json(ConfigList {
-        configs: configs.iter().map(LlmSettingsResponse::from).collect(),
-    }))
+async fn list_configs(c: Me) -> Reply<ConfigList> {
+    let configs = c.configs().await?;
+    let configs = configs.iter().map(LlmSettingsResponse::from).collect();
+    Ok(Json(ConfigList { configs }))
 }
 
 /// One of the caller's configs (scope `read`).
-#[utoipa::path(
-    tag = TAG,
-    security(("bearer" = [])),
-    params(("config_id" = i64, Path, description = "Config id")),
-    responses(
-        (status = 200, description = "The config", body = LlmSettingsResponse),
-        (status = 404, description = "No such config for the caller", body = NativeError),
-    )
-)]
+#[utoipa::path(params(("config_id" = i64, Path, description = "Config id")), responses((status = 200, description = "The config", body = LlmSettingsResponse), (status = 404, description = "No such config for the caller", body = DetailCodeError)) )]
 #[get("/{config_id}")]
-async fn get_config(
-    state: Data<AppState>,
-    Authenticated(actor): Authenticated,
-    path: Path<String>,
-) -> Result<Json<LlmSettingsResponse>, ApiError> {
-    let id = config_id(SURFACE, &path)?;
-    let config = state
-        .service
-        .get_config(&actor, &me(&actor), id)
-        .await
-        .map_err(fail)?;
-    Ok(Json((&config).into()))
+async fn get_config(c: Me, Segment(id): Segment<ConfigId>) -> Reply<LlmSettingsResponse> {
+    let config = c.config(id);
+    Ok(Json((&config.await?).into()))
 }
 
 /// Create or update the caller's config for a provider (scope `write`). Returns 201.
 ///
 /// There is at most one config per provider per user; posting again for the same provider
 /// updates the existing row.
-#[utoipa::path(
-    tag = TAG,
-    security(("bearer" = [])),
-    request_body = CreateConfigRequest,
-    responses(
-        (status = 201, description = "Created or updated", body = LlmSettingsResponse),
-        (status = 400, description = "Validation error", body = NativeError),
-        (status = 401, description = "Missing or invalid token", body = NativeError),
-        (status = 403, description = "The token lacks the `write` scope", body = NativeError),
-        (status = 413, description = "Body too large", body = NativeError),
-    )
-)]
+#[utoipa::path(request_body = CreateConfigRequest, responses((status = 201, description = "Created or updated", body = LlmSettingsResponse)) )]
 #[post("")]
-async fn create_config(
-    state: Data<AppState>,
-    Authenticated(actor): Authenticated,
-    JsonBody(body): JsonBody<CreateConfigRequest>,
-) -> Result<HttpResponse, ApiError> {
-    let provider = resolve(&state, &body.provider)?;
+async fn create_config(c: Me, JsonBody(body): JsonBody<CreateConfigRequest>) -> Answer {
+    let provider = NATIVE.names.provider(c.catalog(), &body.provider)?;
     let mut changes = ConfigPatch {
-        model: model_patch(SURFACE, body.model)?,
-        base_url: base_url_patch(SURFACE, body.base_url)?,
+        model: patch(body.model, ModelName::parse)?,
+        base_url: patch(body.base_url, |u| BaseUrl::parse(&u))?,
         enabled: body.enabled,
         ..ConfigPatch::default()
     };
     if let Some(key) = body.api_key {
         changes.secrets.insert("api_key".into(), Some(key));
     }
-    let request = UpsertRequest {
-        provider,
-        changes,
-        make_default: body.is_default == Some(true),
-    };
-    let outcome = state
-        .service
-        .upsert_config(&actor, &me(&actor), request)
-        .await
-        .map_err(fail)?;
-    Ok(HttpResponse::Created().json(LlmSettingsResponse::from(outcome.config())))
+    let config = c
+        .upsert(provider, changes, body.is_default == Some(true))
+        .await?;
+    Ok(HttpResponse::Created().json(LlmSettingsResponse::from(&config)))
 }
 
 /// Partially update one of the caller's configs (scope `write`).
-#[utoipa::path(
-    tag = TAG,
-    security(("bearer" = [])),
-    params(("config_id" = i64, Path, description = "Config id")),
-    request_body = UpdateConfigRequest,
-    responses(
-        (status = 200, description = "Updated", body = LlmSettingsResponse),
-        (status = 400, description = "Validation error, or an attempt to change provider / is_default", body = NativeError),
-        (status = 404, description = "No such config for the caller", body = NativeError),
-        (status = 409, description = "The config changed since `version`", body = NativeError),
-    )
-)]
+#[utoipa::path(params(("config_id" = i64, Path, description = "Config id")), request_body = UpdateConfigRequest, responses((status = 200, description = "Updated", body = LlmSettingsResponse), (status = 400, description = "Validation error, or an attempt to change provider / is_default", body = DetailCodeError), (status = 404, description = "No such config for the caller", body = DetailCodeError), (status = 409, description = "The config changed since `version`", body = DetailCodeError)) )]
 #[patch("/{config_id}")]
 async fn update_config(
-    state: Data<AppState>,
-    Authenticated(actor): Authenticated,
-    path: Path<String>,
+    c: Me,
+    Segment(id): Segment<ConfigId>,
     JsonBody(body): JsonBody<UpdateConfigRequest>,
-) -> Result<Json<LlmSettingsResponse>, ApiError> {
-    let id = config_id(SURFACE, &path)?;
-    let mut secrets = BTreeMap::new();
-    if let Some(key) = body.api_key {
-        secrets.insert("api_key".to_owned(), key);
-    }
+) -> Reply<LlmSettingsResponse> {
     let patch = ConfigPatch {
         provider: body.provider.map(|p| p.to_string()),
         is_default: body.is_default.map(|_| true),
-        secrets,
-        model: model_patch(SURFACE, body.model)?,
-        base_url: base_url_patch(SURFACE, body.base_url)?,
+        secrets: body
+            .api_key
+            .map(|k| ("api_key".to_owned(), k))
+            .into_iter()
+            .collect::<BTreeMap<_, _>>(),
+        model: patch(body.model, ModelName::parse)?,
+        base_url: patch(body.base_url, |u| BaseUrl::parse(&u))?,
         enabled: body.enabled,
         expected_version: body.version,
         ..ConfigPatch::default()
     };
-    let config = state
-        .service
-        .update_config(&actor, &me(&actor), id, patch)
-        .await
-        .map_err(fail)?;
+    let config = c.update(id, patch).await?;
     Ok(Json((&config).into()))
 }
 
 /// Delete one of the caller's configs (scope `write`). Returns 204.
-#[utoipa::path(
-    tag = TAG,
-    security(("bearer" = [])),
-    params(("config_id" = i64, Path, description = "Config id")),
-    responses(
-        (status = 204, description = "Deleted"),
-        (status = 404, description = "No such config for the caller", body = NativeError),
-    )
-)]
+#[utoipa::path(params(("config_id" = i64, Path, description = "Config id")), responses((status = 204, description = "Deleted"), (status = 404, description = "No such config for the caller", body = DetailCodeError)) )]
 #[delete("/{config_id}")]
-async fn delete_config(
-    state: Data<AppState>,
-    Authenticated(actor): Authenticated,
-    path: Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    let id = config_id(SURFACE, &path)?;
-    state
-        .service
-        .delete_config(&actor, &me(&actor), id)
-        .await
-        .map_err(fail)?;
+async fn delete_config(c: Me, Segment(id): Segment<ConfigId>) -> Answer {
+    c.delete(id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
 /// Make a config the caller's default, clearing the flag on the others (scope `write`).
-#[utoipa::path(
-    tag = TAG,
-    security(("bearer" = [])),
-    params(("config_id" = i64, Path, description = "Config id")),
-    responses(
-        (status = 200, description = "The new default", body = LlmSettingsResponse),
-        (status = 400, description = "The config is disabled", body = NativeError),
-        (status = 404, description = "No such config for the caller", body = NativeError),
-    )
-)]
+#[utoipa::path(params(("config_id" = i64, Path, description = "Config id")), responses((status = 200, description = "The new default", body = LlmSettingsResponse), (status = 400, description = "The config is disabled", body = DetailCodeError), (status = 404, description = "No such config for the caller", body = DetailCodeError)) )]
 #[post("/{config_id}/set-default")]
-async fn set_default(
-    state: Data<AppState>,
-    Authenticated(actor): Authenticated,
-    path: Path<String>,
-) -> Result<Json<LlmSettingsResponse>, ApiError> {
-    let id = config_id(SURFACE, &path)?;
-    let config = state
-        .service
-        .set_default(&actor, &me(&actor), id)
-        .await
-        .map_err(fail)?;
+async fn set_default(c: Me, Segment(id): Segment<ConfigId>) -> Reply<LlmSettingsResponse> {
+    let config = c.set_default(id).await?;
     Ok(Json((&config).into()))
 }
 
 /// Validate a provider configuration without saving it (scope `write`).
 ///
 /// Pass `api_key` to test a fresh key, or omit it to test the saved key for that provider.
-#[utoipa::path(
-    tag = TAG,
-    security(("bearer" = [])),
-    request_body = TestConnectionRequest,
-    responses(
-        (status = 200, description = "The test ran; see `success`", body = TestConnectionResponse),
-        (status = 400, description = "Validation error", body = NativeError),
-        (status = 404, description = "No key stored and none given (`provider_not_configured`)", body = NativeError),
-    )
-)]
+#[utoipa::path(request_body = TestConnectionRequest, responses((status = 200, description = "The test ran; see `success`", body = TestConnectionResponse), (status = 404, description = "No key stored and none given", body = DetailCodeError, example = json!({"detail": "no API key is stored for provider anthropic and none was given", "error_code": "provider_not_configured"}))) )]
 #[post("/test")]
 async fn test_connection(
-    state: Data<AppState>,
-    Authenticated(actor): Authenticated,
+    c: Me,
     JsonBody(body): JsonBody<TestConnectionRequest>,
-) -> Result<Json<TestConnectionResponse>, ApiError> {
-    let provider = resolve(&state, &body.provider)?;
-    let mut test = ConnectionTest::stored(provider);
-    if let Some(key) = body.api_key {
-        test.secrets.insert("api_key".into(), key);
-    }
-    test.base_url = body
-        .base_url
-        .as_deref()
-        .map(BaseUrl::parse)
-        .transpose()
-        .map_err(fail)?;
-    test.model = body.model.map(ModelName::parse).transpose().map_err(fail)?;
-    let result = state
-        .service
-        .test_connection(&actor, &me(&actor), test)
-        .await
-        .map_err(fail)?;
+) -> Reply<TestConnectionResponse> {
+    let mut test = ConnectionTest::stored(NATIVE.names.provider(c.catalog(), &body.provider)?);
+    test.secrets
+        .extend(body.api_key.map(|k| ("api_key".to_owned(), k)));
+    test.base_url = body.base_url.as_deref().map(BaseUrl::parse).transpose()?;
+    test.model = body.model.map(ModelName::parse).transpose()?;
+    let result = c.test(test).await?;
     let outcome = result.outcome;
     let message = match (&result.model, outcome.success, outcome.model_available) {
         (_, false, _) => outcome.message,

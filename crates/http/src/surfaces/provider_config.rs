@@ -9,56 +9,39 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use actix_web::web::{Data, Json, Path};
+use actix_web::web::{Data, Json};
+use actix_web::HttpRequest;
 use actix_web::{delete, get, post, put, HttpResponse};
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use utoipa_actix_web::scope::Scope;
+use utoipa_actix_web::service_config::ServiceConfig;
 
-use llm_settings_domain::{
-    Actor, ConfigPatch, Error as DomainError, Owner, ProviderConfig, ProviderId, SecretValue,
-    UpsertRequest,
-};
+use llm_settings_domain::error::shown;
+use llm_settings_domain::{ConfigPatch, ErrorCode, ProviderConfig, ProviderId, SecretValue};
 
-use crate::auth::Authenticated;
+use super::{Answer, Reply};
 use crate::body::JsonBody;
-use crate::error::{ApiError, Surface};
+use crate::caller::{Caller, ClaimInstance, FromSegment, Segment};
+use crate::error::ApiError;
+use crate::naming::ProviderNames;
+use crate::surface::{ErrorObject, PROVIDER_CONFIG};
 use crate::AppState;
 
-const SURFACE: Surface = Surface::ProviderConfig;
-/// Tag of this surface in the OpenAPI document.
-pub const TAG: &str = "Provider configuration";
-/// This surface's provider names and the catalog provider each one is.
-pub const PROVIDERS: [(&str, &str); 7] = [
-    ("openai", "openai"),
-    ("anthropic", "anthropic"),
-    ("google", "gemini"),
-    ("google-vertex", "google-vertex"),
-    ("azure", "azure"),
-    ("amazon-bedrock", "amazon-bedrock"),
-    ("xai", "xai"),
-];
+/// An admin (or superadmin) acting on the instance named in the token.
+type Admin = Caller<ClaimInstance>;
+
 /// The credential field that may be sent as a JSON object (a service-account file).
 const JSON_FIELD: &str = "service_account_json";
 
 /// The routes of this surface.
-pub fn scope() -> Scope<
-    impl actix_web::dev::ServiceFactory<
-        actix_web::dev::ServiceRequest,
-        Config = (),
-        Response = actix_web::dev::ServiceResponse,
-        Error = actix_web::Error,
-        InitError = (),
-    >,
-> {
-    utoipa_actix_web::scope("/v1/llm-provider")
-        .app_data(SURFACE)
+pub fn routes(config: &mut ServiceConfig<'_>) {
+    config
         .service(list_providers)
         .service(create_provider)
         .service(get_provider)
         .service(update_provider)
-        .service(delete_provider)
+        .service(delete_provider);
 }
 
 /// One credential value as sent: text, a JSON object (only for `service_account_json`), or
@@ -162,93 +145,48 @@ impl ProviderConfigResponse {
             .collect();
         credentials.extend(config.settings.clone());
         Self {
-            provider: wire_name(config.provider).to_owned(),
+            provider: PROVIDER_CONFIG.names.wire_name(config.provider).to_owned(),
             enabled: config.enabled,
             credentials,
         }
     }
 }
 
-/// The error body of this surface.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ProviderError {
-    pub error: ProviderErrorDetail,
+/// The `{provider}` of a request path, in this surface's names; any other name is not a
+/// resource here (404).
+#[derive(Debug, Clone, Copy)]
+pub struct Named(pub ProviderId);
+
+impl FromSegment for Named {
+    const NAME: &'static str = "provider";
+
+    fn from_segment(req: &HttpRequest, name: &str) -> Result<Self, ApiError> {
+        let state = req.app_data::<Data<AppState>>();
+        let catalog = state.map(|s| s.service.catalog());
+        let found = catalog.map(|catalog| PROVIDER_CONFIG.names.provider(catalog, name));
+        match found {
+            Some(Ok(provider)) => Ok(Self(provider)),
+            Some(Err(e)) => Err(ApiError::not_found(e.message)),
+            None => Err(ApiError::not_found("no such provider")),
+        }
+    }
 }
 
-/// Code and message of an error.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ProviderErrorDetail {
-    #[schema(example = "NOT_FOUND")]
-    pub code: String,
-    #[schema(example = "No configuration found for provider: openai")]
-    pub message: String,
-    /// The offending field, for validation errors.
-    pub field: Option<String>,
+impl Admin {
+    /// The instance's config of a provider, or the seed's 404.
+    async fn find(&self, provider: ProviderId) -> Result<ProviderConfig, ApiError> {
+        let found = self.config_of(provider);
+        found.await?.ok_or_else(|| {
+            let name = PROVIDER_CONFIG.names.wire_name(provider);
+            ApiError::not_found(format!("No configuration found for provider: {name}"))
+        })
+    }
 }
 
-fn fail(e: DomainError) -> ApiError {
-    ApiError::domain(SURFACE, e)
-}
-
-fn wire_name(provider: ProviderId) -> &'static str {
-    PROVIDERS
-        .iter()
-        .find(|(_, id)| *id == provider.as_str())
-        .map_or(provider.as_str(), |(wire, _)| wire)
-}
-
-fn known_names() -> String {
-    PROVIDERS
-        .iter()
-        .map(|(wire, _)| *wire)
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// The catalog provider of a surface name, if it is one of the seven and offered here.
-fn from_wire(state: &AppState, name: &str) -> Option<ProviderId> {
-    PROVIDERS
-        .iter()
-        .find(|(wire, _)| *wire == name)
-        .and_then(|(_, id)| ProviderId::lookup(id))
-        .filter(|p| state.service.catalog().offers(*p))
-}
-
-/// A provider named in the path: anything else is not a resource here (404).
-fn path_provider(state: &AppState, name: &str) -> Result<ProviderId, ApiError> {
-    from_wire(state, name).ok_or_else(|| {
-        ApiError::new(
-            SURFACE,
-            "not_found",
-            format!(
-                "Unknown provider: {}; expected one of {}",
-                super::shown_name(name),
-                known_names()
-            ),
-        )
-    })
-}
-
-/// The instance of the caller's token.
-fn instance(actor: &Actor) -> Result<Owner, ApiError> {
-    actor.instance_owner().ok_or_else(|| {
-        ApiError::new(
-            SURFACE,
-            "forbidden",
-            "this API acts on the instance named in the token's `instance` claim; the token has none",
-        )
-    })
-}
-
-fn not_configured(provider: ProviderId) -> ApiError {
-    ApiError::new(
-        SURFACE,
-        "not_found",
-        format!(
-            "No configuration found for provider: {}",
-            wire_name(provider)
-        ),
-    )
+/// A credential field the provider does not take, or a value of the wrong kind.
+fn bad_credential(name: &str, problem: String) -> ApiError {
+    let field = format!("credentials.{}", shown(name));
+    ApiError::invalid(format!("{field}: {problem}")).with_field(field)
 }
 
 /// Sorts sent credentials into the secret and non-secret fields of the provider; the domain
@@ -262,36 +200,22 @@ fn credentials_patch(
     for (name, value) in credentials {
         let Some(field) = spec.field(&name) else {
             let known: Vec<&str> = spec.fields.iter().map(|f| f.name).collect();
-            return Err(ApiError::new(
-                SURFACE,
-                "validation_error",
-                format!(
-                    "credentials.{}: not a credential field of provider {} (known: {})",
-                    super::shown_name(&name),
-                    wire_name(provider),
-                    known.join(", ")
-                ),
-            )
-            .with_field(format!("credentials.{}", super::shown_name(&name))));
+            let wire = PROVIDER_CONFIG.names.wire_name(provider);
+            let problem = format!(
+                "not a credential field of provider {wire} (known: {})",
+                known.join(", ")
+            );
+            return Err(bad_credential(&name, problem));
         };
-        let secret = field.secret;
         let value = match value {
             CredentialValue::Null => None,
             CredentialValue::Text(v) => Some(v),
             CredentialValue::Object(v) if name == JSON_FIELD => Some(v),
             CredentialValue::Object(_) => {
-                return Err(ApiError::new(
-                    SURFACE,
-                    "validation_error",
-                    format!(
-                        "credentials.{}: must be a string or null",
-                        super::shown_name(&name)
-                    ),
-                )
-                .with_field(format!("credentials.{}", super::shown_name(&name))));
+                return Err(bad_credential(&name, "must be a string or null".into()))
             }
         };
-        if secret {
+        if field.secret {
             patch.secrets.insert(name, value);
         } else {
             patch
@@ -302,199 +226,73 @@ fn credentials_patch(
     Ok(patch)
 }
 
-async fn find(
-    state: &AppState,
-    actor: &Actor,
-    owner: &Owner,
-    provider: ProviderId,
-) -> Result<ProviderConfig, ApiError> {
-    state
-        .service
-        .find_config(actor, owner, provider)
-        .await
-        .map_err(fail)?
-        .ok_or_else(|| not_configured(provider))
-}
-
 /// List the instance's provider configurations.
-#[utoipa::path(
-    tag = TAG,
-    security(("bearer" = [])),
-    responses(
-        (status = 200, description = "Every configured provider of this API", body = Vec<ProviderConfigResponse>),
-        (status = 401, description = "Missing or invalid token", body = ProviderError),
-        (status = 403, description = "Not an admin of the token's instance, or no `instance` claim", body = ProviderError),
-    )
-)]
+#[utoipa::path(responses((status = 200, description = "Every configured provider of this API", body = Vec<ProviderConfigResponse>)))]
 #[get("")]
-async fn list_providers(
-    state: Data<AppState>,
-    Authenticated(actor): Authenticated,
-) -> Result<Json<Vec<ProviderConfigResponse>>, ApiError> {
-    let owner = instance(&actor)?;
-    let configs = state
-        .service
-        .list_configs(&actor, &owner)
-        .await
-        .map_err(fail)?;
-    Ok(Json(
-        configs
-            .iter()
-            .filter(|c| PROVIDERS.iter().any(|(_, id)| *id == c.provider.as_str()))
-            .map(ProviderConfigResponse::of)
-            .collect(),
-    ))
+async fn list_providers(c: Admin) -> Reply<Vec<ProviderConfigResponse>> {
+    let configs = c.configs().await?;
+    let covered = configs
+        .iter()
+        .filter(|c| PROVIDER_CONFIG.names.covers(c.provider));
+    Ok(Json(covered.map(ProviderConfigResponse::of).collect()))
 }
 
 /// Create a provider configuration for the instance. Returns 201; 409 if one exists.
-#[utoipa::path(
-    tag = TAG,
-    security(("bearer" = [])),
-    request_body = CreateProviderRequest,
-    responses(
-        (status = 201, description = "Created", body = ProviderConfigResponse),
-        (status = 400, description = "Unknown provider, unknown or missing credential field", body = ProviderError),
-        (status = 401, description = "Missing or invalid token", body = ProviderError),
-        (status = 403, description = "Not an admin of the token's instance, or no `instance` claim", body = ProviderError),
-        (status = 409, description = "The provider is already configured", body = ProviderError),
-    )
-)]
+#[utoipa::path(request_body = CreateProviderRequest, responses((status = 201, description = "Created", body = ProviderConfigResponse), (status = 400, description = "Unknown provider, unknown or missing credential field", body = ErrorObject), (status = 409, description = "The provider is already configured", body = ErrorObject)) )]
 #[post("")]
-async fn create_provider(
-    state: Data<AppState>,
-    Authenticated(actor): Authenticated,
-    JsonBody(body): JsonBody<CreateProviderRequest>,
-) -> Result<HttpResponse, ApiError> {
-    let owner = instance(&actor)?;
-    let provider = from_wire(&state, &body.provider).ok_or_else(|| {
-        ApiError::new(
-            SURFACE,
-            "validation_error",
-            format!(
-                "Unknown provider: {}; expected one of {}",
-                super::shown_name(&body.provider),
-                known_names()
-            ),
-        )
-        .with_field("provider")
-    })?;
-    let existing = state
-        .service
-        .find_config(&actor, &owner, provider)
-        .await
-        .map_err(fail)?;
-    if existing.is_some() {
+async fn create_provider(c: Admin, JsonBody(body): JsonBody<CreateProviderRequest>) -> Answer {
+    let provider = PROVIDER_CONFIG
+        .names
+        .provider(c.catalog(), &body.provider)?;
+    if c.config_of(provider).await?.is_some() {
         return Err(ApiError::new(
-            SURFACE,
-            "conflict",
+            ErrorCode::Conflict,
             format!(
                 "A configuration for provider {0} already exists; update it with PUT /v1/llm-provider/{0}",
-                wire_name(provider)
+                PROVIDER_CONFIG.names.wire_name(provider)
             ),
         ));
     }
     let mut changes = credentials_patch(provider, body.credentials)?;
     changes.enabled = body.enabled;
-    let request = UpsertRequest {
-        provider,
-        changes,
-        make_default: false,
-    };
-    let outcome = state
-        .service
-        .upsert_config(&actor, &owner, request)
-        .await
-        .map_err(fail)?;
-    Ok(HttpResponse::Created().json(ProviderConfigResponse::of(outcome.config())))
+    let config = c.upsert(provider, changes, false).await?;
+    Ok(HttpResponse::Created().json(ProviderConfigResponse::of(&config)))
 }
 
 /// One provider configuration of the instance.
-#[utoipa::path(
-    tag = TAG,
-    security(("bearer" = [])),
-    params(("provider" = String, Path, description = "openai, anthropic, google, google-vertex, azure, amazon-bedrock or xai")),
-    responses(
-        (status = 200, description = "The configuration", body = ProviderConfigResponse),
-        (status = 401, description = "Missing or invalid token", body = ProviderError),
-        (status = 403, description = "Not an admin of the token's instance, or no `instance` claim", body = ProviderError),
-        (status = 404, description = "No configuration for the provider, or not a provider of this API", body = ProviderError),
-    )
-)]
+#[utoipa::path(params(("provider" = String, Path, description = "openai, anthropic, google, google-vertex, azure, amazon-bedrock or xai")), responses((status = 200, description = "The configuration", body = ProviderConfigResponse), (status = 404, description = "No configuration for the provider, or not a provider of this API", body = ErrorObject)) )]
 #[get("/{provider}")]
 async fn get_provider(
-    state: Data<AppState>,
-    Authenticated(actor): Authenticated,
-    path: Path<String>,
-) -> Result<Json<ProviderConfigResponse>, ApiError> {
-    let owner = instance(&actor)?;
-    let provider = path_provider(&state, &path)?;
-    let config = find(&state, &actor, &owner, provider).await?;
+    c: Admin,
+    Segment(Named(p)): Segment<Named>,
+) -> Reply<ProviderConfigResponse> {
+    let config = c.find(p).await?;
     Ok(Json(ProviderConfigResponse::of(&config)))
 }
 
 /// Update an existing LLM provider configuration: `enabled`, `credentials`, or both.
-#[utoipa::path(
-    tag = TAG,
-    security(("bearer" = [])),
-    params(("provider" = String, Path, description = "openai, anthropic, google, google-vertex, azure, amazon-bedrock or xai")),
-    request_body = UpdateProviderRequest,
-    responses(
-        (status = 200, description = "OK", body = ProviderConfigResponse),
-        (status = 400, description = "Unknown or invalid credential field", body = ProviderError),
-        (status = 401, description = "Missing or invalid token", body = ProviderError),
-        (status = 403, description = "Not an admin of the token's instance, or no `instance` claim", body = ProviderError),
-        (status = 404, description = "Provider not found", body = ProviderError,
-            example = json!({"error": {"code": "NOT_FOUND", "message": "No configuration found for provider: openai"}})),
-    )
-)]
+#[utoipa::path(params(("provider" = String, Path, description = "openai, anthropic, google, google-vertex, azure, amazon-bedrock or xai")), request_body = UpdateProviderRequest, responses((status = 200, description = "OK", body = ProviderConfigResponse), (status = 400, description = "Unknown or invalid credential field", body = ErrorObject), (status = 404, description = "Provider not found", body = ErrorObject, example = json!({"error": {"code": "NOT_FOUND", "message": "No configuration found for provider: openai"}}))) )]
 #[put("/{provider}")]
 async fn update_provider(
-    state: Data<AppState>,
-    Authenticated(actor): Authenticated,
-    path: Path<String>,
+    c: Admin,
+    Segment(Named(provider)): Segment<Named>,
     JsonBody(body): JsonBody<UpdateProviderRequest>,
-) -> Result<Json<ProviderConfigResponse>, ApiError> {
-    let owner = instance(&actor)?;
-    let provider = path_provider(&state, &path)?;
-    let current = find(&state, &actor, &owner, provider).await?;
+) -> Reply<ProviderConfigResponse> {
+    let current = c.find(provider).await?;
     let mut patch = credentials_patch(provider, body.credentials.unwrap_or_default())?;
     patch.enabled = body.enabled;
     if patch.enabled.is_none() && patch.secrets.is_empty() && patch.settings.is_empty() {
         return Ok(Json(ProviderConfigResponse::of(&current)));
     }
-    let config = state
-        .service
-        .update_config(&actor, &owner, current.id, patch)
-        .await
-        .map_err(fail)?;
+    let config = c.update(current.id, patch).await?;
     Ok(Json(ProviderConfigResponse::of(&config)))
 }
 
 /// Delete a provider configuration of the instance. Returns 204.
-#[utoipa::path(
-    tag = TAG,
-    security(("bearer" = [])),
-    params(("provider" = String, Path, description = "openai, anthropic, google, google-vertex, azure, amazon-bedrock or xai")),
-    responses(
-        (status = 204, description = "Deleted"),
-        (status = 401, description = "Missing or invalid token", body = ProviderError),
-        (status = 403, description = "Not an admin of the token's instance, or no `instance` claim", body = ProviderError),
-        (status = 404, description = "No configuration for the provider", body = ProviderError),
-    )
-)]
+#[utoipa::path(params(("provider" = String, Path, description = "openai, anthropic, google, google-vertex, azure, amazon-bedrock or xai")), responses((status = 204, description = "Deleted"), (status = 404, description = "No configuration for the provider", body = ErrorObject)) )]
 #[delete("/{provider}")]
-async fn delete_provider(
-    state: Data<AppState>,
-    Authenticated(actor): Authenticated,
-    path: Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    let owner = instance(&actor)?;
-    let provider = path_provider(&state, &path)?;
-    let current = find(&state, &actor, &owner, provider).await?;
-    state
-        .service
-        .delete_config(&actor, &owner, current.id)
-        .await
-        .map_err(fail)?;
+async fn delete_provider(c: Admin, Segment(Named(p)): Segment<Named>) -> Answer {
+    let current = c.find(p).await?;
+    c.delete(current.id).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -6,46 +6,37 @@
 
 use std::collections::BTreeSet;
 
-use actix_web::web::{Data, Json, Path};
-use actix_web::{get, post};
+use actix_web::get;
+use actix_web::post;
+use actix_web::web::{Json, Path};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use utoipa_actix_web::scope::Scope;
+use utoipa_actix_web::service_config::ServiceConfig;
 
+use llm_settings_domain::error::shown;
 use llm_settings_domain::{
-    ConfigPatch, ConnectionTest, Error as DomainError, ModelName, Owner, ProviderConfig,
-    ProviderId, SecretValue, TaskAssignment, TaskName, UpsertRequest,
+    BaseUrl, ConfigPatch, ConnectionTest, ModelName, ProviderConfig, ProviderId, SecretValue,
+    TaskAssignment, TaskName,
 };
 
-use super::{base_url_patch, double_option};
-use crate::auth::Authenticated;
+use super::{double_option, patch, Reply};
 use crate::body::JsonBody;
-use crate::error::{ApiError, Surface};
-use crate::AppState;
+use crate::caller::{Caller, Deployment};
+use crate::error::ApiError;
+use crate::naming::ProviderNames;
+use crate::surface::{DetailError, ValidationErrorBody, PROVIDER_KEYS};
 
-const SURFACE: Surface = Surface::ProviderKeys;
-/// Tag of this surface in the OpenAPI document.
-pub const TAG: &str = "Provider keys";
-/// The providers of this surface, in display order.
-pub const PROVIDERS: [&str; 5] = ["openai", "gemini", "anthropic", "openrouter", "ollama"];
+/// A caller acting on the deployment's keys (the domain lets only superadmins).
+type Global = Caller<Deployment>;
 
 /// The routes of this surface.
-pub fn scope() -> Scope<
-    impl actix_web::dev::ServiceFactory<
-        actix_web::dev::ServiceRequest,
-        Config = (),
-        Response = actix_web::dev::ServiceResponse,
-        Error = actix_web::Error,
-        InitError = (),
-    >,
-> {
-    utoipa_actix_web::scope("/api/v1/settings")
-        .app_data(SURFACE)
+pub fn routes(config: &mut ServiceConfig<'_>) {
+    config
         .service(list_providers)
         .service(save_provider_key)
         .service(test_provider)
         .service(save_task_assignments)
-        .service(get_task_assignments)
+        .service(get_task_assignments);
 }
 
 /// Save-key body.
@@ -146,165 +137,57 @@ pub struct TaskAssignmentsResponse {
     pub assignments: Vec<TaskAssignmentItem>,
 }
 
-/// Error body of this surface.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct DetailError {
-    #[schema(example = "Invalid provider: xyz")]
-    pub detail: String,
-}
-
-/// One item of a 422 body.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ValidationItem {
-    /// Where the problem is: `"body"` then the field path.
-    #[schema(value_type = Vec<Object>, example = json!(["body", "api_key"]))]
-    pub loc: Vec<serde_json::Value>,
-    #[schema(example = "api_key must not be empty")]
-    pub msg: String,
-    #[schema(example = "value_error")]
-    #[serde(rename = "type")]
-    pub kind: String,
-}
-
-/// A 422 body.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ValidationErrorBody {
-    pub detail: Vec<ValidationItem>,
-}
-
-/// Domain errors: field-level validation is a body error (422), everything else keeps its
-/// status with a `detail` message.
-fn fail(e: DomainError) -> ApiError {
-    match &e {
-        DomainError::Validation { .. } | DomainError::MaskedSecretMismatch { .. } => {
-            ApiError::invalid_body(SURFACE, e.field().map(str::to_owned), e.to_string())
-        }
-        _ => ApiError::domain(SURFACE, e),
-    }
-}
-
-fn body_error(field: String, message: impl Into<String>) -> ApiError {
-    ApiError::invalid_body(SURFACE, Some(field), message)
-}
-
-/// One of this surface's providers, offered by the deployment.
-fn surface_provider(state: &AppState, name: &str) -> Option<ProviderId> {
-    PROVIDERS
-        .contains(&name)
-        .then(|| ProviderId::lookup(name))
-        .flatten()
-        .filter(|p| state.service.catalog().offers(*p))
-}
-
-fn provider_in_path(state: &AppState, name: &str) -> Result<ProviderId, ApiError> {
-    surface_provider(state, name).ok_or_else(|| {
-        let shown = super::shown_name(name);
-        ApiError::new(
-            SURFACE,
-            "validation_error",
-            format!("Invalid provider: {shown}"),
-        )
-    })
+/// A provider named in the path; anything else is the seed's 400.
+fn provider_in_path(c: &Global, name: &str) -> Result<ProviderId, ApiError> {
+    PROVIDER_KEYS
+        .names
+        .provider(c.catalog(), name)
+        .map_err(|_| ApiError::invalid(format!("Invalid provider: {}", shown(name))))
 }
 
 /// List every provider of this surface with its key status (hints only, no keys).
-#[utoipa::path(
-    tag = TAG,
-    security(("bearer" = [])),
-    responses(
-        (status = 200, description = "One status per provider: openai, gemini, anthropic, openrouter, ollama", body = Vec<ProviderStatus>),
-        (status = 401, description = "Missing or invalid token", body = DetailError),
-        (status = 403, description = "Not a superadmin", body = DetailError),
-    )
-)]
+#[utoipa::path(responses((status = 200, description = "One status per provider: openai, gemini, anthropic, openrouter, ollama", body = Vec<ProviderStatus>)))]
 #[get("/providers")]
-async fn list_providers(
-    state: Data<AppState>,
-    Authenticated(actor): Authenticated,
-) -> Result<Json<Vec<ProviderStatus>>, ApiError> {
-    let configs = state
-        .service
-        .list_configs(&actor, &Owner::Global)
-        .await
-        .map_err(fail)?;
-    let statuses = PROVIDERS
-        .iter()
-        .filter_map(|name| surface_provider(&state, name))
-        .map(|p| ProviderStatus::of(p, configs.iter().find(|c| c.provider == p)))
-        .collect();
-    Ok(Json(statuses))
+async fn list_providers(c: Global) -> Reply<Vec<ProviderStatus>> {
+    let configs = c.configs().await?;
+    let listed = PROVIDER_KEYS.names.listed(c.catalog());
+    let status = |p: ProviderId| ProviderStatus::of(p, configs.iter().find(|c| c.provider == p));
+    Ok(Json(listed.into_iter().map(status).collect()))
 }
 
 /// Save or update a provider's API key: validated non-empty, encrypted, stored, and its hint
 /// cached for display.
-#[utoipa::path(
-    tag = TAG,
-    security(("bearer" = [])),
-    params(("provider" = String, Path, description = "One of: openai, gemini, anthropic, openrouter, ollama")),
-    request_body = SaveProviderRequest,
-    responses(
-        (status = 200, description = "Key saved", body = ProviderStatus),
-        (status = 400, description = "Invalid provider name", body = DetailError, example = json!({"detail": "Invalid provider: xyz"})),
-        (status = 401, description = "Missing or invalid token", body = DetailError),
-        (status = 403, description = "Not a superadmin", body = DetailError),
-        (status = 422, description = "Empty, missing or malformed api_key", body = ValidationErrorBody),
-    )
-)]
+#[utoipa::path(params(("provider" = String, Path, description = "One of: openai, gemini, anthropic, openrouter, ollama")), request_body = SaveProviderRequest, responses((status = 200, description = "Key saved", body = ProviderStatus), (status = 400, description = "Invalid provider name", body = DetailError, example = json!({"detail": "Invalid provider: xyz"})), (status = 422, description = "Empty, missing or malformed api_key", body = ValidationErrorBody)) )]
 #[post("/providers/{provider}")]
 async fn save_provider_key(
-    state: Data<AppState>,
-    Authenticated(actor): Authenticated,
+    c: Global,
     path: Path<String>,
     JsonBody(body): JsonBody<SaveProviderRequest>,
-) -> Result<Json<ProviderStatus>, ApiError> {
+) -> Reply<ProviderStatus> {
     if body.api_key.is_blank() {
-        return Err(body_error("api_key".into(), "api_key must not be empty"));
+        return Err(ApiError::invalid_field(
+            "api_key",
+            "api_key must not be empty",
+        ));
     }
-    let provider = provider_in_path(&state, &path)?;
+    let provider = provider_in_path(&c, &path)?;
+    let base_url = patch(body.base_url, |u| BaseUrl::parse(&u))
+        .map_err(|e| ApiError::invalid_field("base_url", e.message))?;
     let mut changes = ConfigPatch {
-        base_url: base_url_patch(SURFACE, body.base_url)
-            .map_err(|e| body_error("base_url".into(), e.message))?,
+        base_url,
         ..ConfigPatch::default()
     };
     changes.secrets.insert("api_key".into(), Some(body.api_key));
-    let request = UpsertRequest {
-        provider,
-        changes,
-        make_default: false,
-    };
-    let outcome = state
-        .service
-        .upsert_config(&actor, &Owner::Global, request)
-        .await
-        .map_err(fail)?;
-    Ok(Json(ProviderStatus::of(provider, Some(outcome.config()))))
+    let config = c.upsert(provider, changes, false).await?;
+    Ok(Json(ProviderStatus::of(provider, Some(&config))))
 }
 
 /// Test the provider's stored key against the provider.
-#[utoipa::path(
-    tag = TAG,
-    security(("bearer" = [])),
-    params(("provider" = String, Path, description = "One of: openai, gemini, anthropic, openrouter, ollama")),
-    responses(
-        (status = 200, description = "The test ran; see `success`", body = ProviderTestResult),
-        (status = 400, description = "Invalid provider name", body = DetailError),
-        (status = 401, description = "Missing or invalid token", body = DetailError),
-        (status = 403, description = "Not a superadmin", body = DetailError),
-        (status = 404, description = "No key stored for the provider", body = DetailError),
-    )
-)]
+#[utoipa::path(params(("provider" = String, Path, description = "One of: openai, gemini, anthropic, openrouter, ollama")), responses((status = 200, description = "The test ran; see `success`", body = ProviderTestResult), (status = 400, description = "Invalid provider name", body = DetailError), (status = 404, description = "No key stored for the provider", body = DetailError)) )]
 #[post("/providers/{provider}/test")]
-async fn test_provider(
-    state: Data<AppState>,
-    Authenticated(actor): Authenticated,
-    path: Path<String>,
-) -> Result<Json<ProviderTestResult>, ApiError> {
-    let provider = provider_in_path(&state, &path)?;
-    let result = state
-        .service
-        .test_connection(&actor, &Owner::Global, ConnectionTest::stored(provider))
-        .await
-        .map_err(fail)?;
+async fn test_provider(c: Global, path: Path<String>) -> Reply<ProviderTestResult> {
+    let test = ConnectionTest::stored(provider_in_path(&c, &path)?);
+    let result = c.test(test).await?;
     let outcome = result.outcome;
     Ok(Json(ProviderTestResult {
         provider: result.provider.to_string(),
@@ -317,89 +200,69 @@ async fn test_provider(
     }))
 }
 
-fn to_items(assignments: Vec<TaskAssignment>) -> TaskAssignmentsResponse {
-    TaskAssignmentsResponse {
-        assignments: assignments
-            .into_iter()
-            .map(|a| TaskAssignmentItem {
-                task: a.task.to_string(),
-                provider: a.provider.to_string(),
-                model: a.model.to_string(),
-            })
-            .collect(),
+impl From<Vec<TaskAssignment>> for TaskAssignmentsResponse {
+    fn from(assignments: Vec<TaskAssignment>) -> Self {
+        let item = |a: TaskAssignment| TaskAssignmentItem {
+            task: a.task.to_string(),
+            provider: a.provider.to_string(),
+            model: a.model.to_string(),
+        };
+        Self {
+            assignments: assignments.into_iter().map(item).collect(),
+        }
     }
 }
 
-/// Save task → provider + model mappings; returns every assignment.
-#[utoipa::path(
-    tag = TAG,
-    security(("bearer" = [])),
-    request_body = TaskAssignmentsRequest,
-    responses(
-        (status = 200, description = "Saved; every assignment", body = TaskAssignmentsResponse),
-        (status = 401, description = "Missing or invalid token", body = DetailError),
-        (status = 403, description = "Not a superadmin", body = DetailError),
-        (status = 422, description = "Empty or malformed task, unknown provider, empty model, or a task given twice", body = ValidationErrorBody),
-    )
-)]
-#[post("/task-assignments")]
-async fn save_task_assignments(
-    state: Data<AppState>,
-    Authenticated(actor): Authenticated,
-    JsonBody(body): JsonBody<TaskAssignmentsRequest>,
-) -> Result<Json<TaskAssignmentsResponse>, ApiError> {
-    let mut assignments = Vec::with_capacity(body.assignments.len());
+/// The items of a save request as domain assignments, each checked; a task given twice is
+/// refused at its second place.
+fn assignments(
+    c: &Global,
+    items: Vec<TaskAssignmentItem>,
+) -> Result<Vec<TaskAssignment>, ApiError> {
     let mut seen = BTreeSet::new();
-    for (i, item) in body.assignments.into_iter().enumerate() {
+    let mut out = Vec::with_capacity(items.len());
+    for (i, item) in items.into_iter().enumerate() {
         let at = |field: &str| format!("assignments[{i}].{field}");
-        let task = TaskName::parse(item.task).map_err(|e| body_error(at("task"), e.to_string()))?;
+        let task = TaskName::parse(item.task)
+            .map_err(|e| ApiError::invalid_field(at("task"), e.to_string()))?;
         if !seen.insert(task.clone()) {
-            return Err(body_error(
+            return Err(ApiError::invalid_field(
                 at("task"),
                 format!("task {task} is assigned twice"),
             ));
         }
-        let provider = surface_provider(&state, &item.provider).ok_or_else(|| {
-            body_error(
-                at("provider"),
-                format!("provider must be one of: {}", PROVIDERS.join(", ")),
-            )
+        let names = &PROVIDER_KEYS.names;
+        let provider = names.provider(c.catalog(), &item.provider).map_err(|_| {
+            let known = names.known_names(c.catalog());
+            ApiError::invalid_field(at("provider"), format!("provider must be one of: {known}"))
         })?;
-        let model =
-            ModelName::parse(item.model).map_err(|e| body_error(at("model"), e.to_string()))?;
-        assignments.push(TaskAssignment {
+        let model = ModelName::parse(item.model)
+            .map_err(|e| ApiError::invalid_field(at("model"), e.to_string()))?;
+        out.push(TaskAssignment {
             task,
             provider,
             model,
         });
     }
-    let saved = state
-        .service
-        .save_task_assignments(&actor, &Owner::Global, assignments)
-        .await
-        .map_err(fail)?;
-    Ok(Json(to_items(saved)))
+    Ok(out)
+}
+
+/// Save task → provider + model mappings; returns every assignment.
+#[utoipa::path(request_body = TaskAssignmentsRequest, responses((status = 200, description = "Saved; every assignment", body = TaskAssignmentsResponse), (status = 422, description = "Empty or malformed task, unknown provider, empty model, or a task given twice", body = ValidationErrorBody, example = json!({"detail": [{"loc": ["body", "assignments", 1, "task"], "msg": "task summarize is assigned twice", "type": "value_error"}]}))))]
+#[post("/task-assignments")]
+async fn save_task_assignments(
+    c: Global,
+    JsonBody(body): JsonBody<TaskAssignmentsRequest>,
+) -> Reply<TaskAssignmentsResponse> {
+    let assignments = assignments(&c, body.assignments)?;
+    let saved = c.save_tasks(assignments);
+    Ok(Json(saved.await?.into()))
 }
 
 /// Get the current task assignments.
-#[utoipa::path(
-    tag = TAG,
-    security(("bearer" = [])),
-    responses(
-        (status = 200, description = "Every assignment, ordered by task", body = TaskAssignmentsResponse),
-        (status = 401, description = "Missing or invalid token", body = DetailError),
-        (status = 403, description = "Not a superadmin", body = DetailError),
-    )
-)]
+#[utoipa::path(responses((status = 200, description = "Every assignment, ordered by task", body = TaskAssignmentsResponse)))]
 #[get("/task-assignments")]
-async fn get_task_assignments(
-    state: Data<AppState>,
-    Authenticated(actor): Authenticated,
-) -> Result<Json<TaskAssignmentsResponse>, ApiError> {
-    let assignments = state
-        .service
-        .task_assignments(&actor, &Owner::Global)
-        .await
-        .map_err(fail)?;
-    Ok(Json(to_items(assignments)))
+async fn get_task_assignments(c: Global) -> Reply<TaskAssignmentsResponse> {
+    let assignments = c.tasks().await?;
+    Ok(Json(assignments.into()))
 }
