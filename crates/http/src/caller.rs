@@ -11,9 +11,9 @@ use actix_web::{FromRequest, HttpRequest};
 
 use llm_settings_domain::{
     Actor, Catalog, ConfigId, ConfigPatch, ConnectionTest, ConnectionTestResult, InstanceId, Owner,
-    ProviderConfig, ProviderId, Role, SettingsService, TaskAssignment, UpsertRequest,
+    ProviderConfig, ProviderId, Role, SettingsService, SettingsUpdate, SettingsView,
+    TaskAssignment, UpsertRequest,
 };
-use serde_json::Value;
 
 use crate::auth::authenticate;
 use crate::error::ApiError;
@@ -256,20 +256,51 @@ impl<R> Caller<R> {
             .await?)
     }
 
-    /// The owner's settings document.
-    pub async fn document(&self) -> Result<Value, ApiError> {
-        Ok(self
-            .service()
-            .settings_document(&self.actor, &self.owner)
-            .await?)
+    /// The owner's settings: document and provider configs.
+    pub async fn settings(&self) -> Result<SettingsView, ApiError> {
+        Ok(self.service().settings(&self.actor, &self.owner).await?)
     }
 
-    /// Deep-merges a change into the owner's settings document.
-    pub async fn merge_document(&self, change: Value) -> Result<Value, ApiError> {
-        let merged = self
+    /// Changes the owner's settings as one unit.
+    pub async fn update_settings(&self, update: SettingsUpdate) -> Result<SettingsView, ApiError> {
+        let updated = self
             .service()
-            .update_settings_document(&self.actor, &self.owner, change);
-        Ok(merged.await?)
+            .update_settings(&self.actor, &self.owner, update);
+        Ok(updated.await?)
+    }
+
+    /// Creates the owner's config of a provider; a conflict when it has one.
+    pub async fn create(
+        &self,
+        provider: ProviderId,
+        changes: ConfigPatch,
+    ) -> Result<ProviderConfig, ApiError> {
+        let request = UpsertRequest {
+            provider,
+            changes,
+            make_default: false,
+        };
+        let created = self
+            .service()
+            .create_config(&self.actor, &self.owner, request);
+        Ok(created.await?)
+    }
+
+    /// Creates the owner's active (default) config; a conflict when it has a default.
+    pub async fn create_active(
+        &self,
+        provider: ProviderId,
+        changes: ConfigPatch,
+    ) -> Result<ProviderConfig, ApiError> {
+        let request = UpsertRequest {
+            provider,
+            changes,
+            make_default: true,
+        };
+        let created = self
+            .service()
+            .create_active_config(&self.actor, &self.owner, request);
+        Ok(created.await?)
     }
 }
 

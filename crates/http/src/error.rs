@@ -31,10 +31,6 @@ pub enum Code {
     RequestTimeout,
     /// Too many requests for the caller; retry later.
     RateLimited,
-    /// An upstream provider answered with something unusable.
-    BadGateway,
-    /// An upstream provider did not answer in time.
-    GatewayTimeout,
 }
 
 impl Code {
@@ -51,6 +47,11 @@ impl Code {
                 ErrorCode::Conflict => StatusCode::CONFLICT,
                 ErrorCode::Forbidden => StatusCode::FORBIDDEN,
                 ErrorCode::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+                ErrorCode::UpstreamBlocked => StatusCode::FORBIDDEN,
+                ErrorCode::UpstreamUnreachable | ErrorCode::UpstreamInvalid => {
+                    StatusCode::BAD_GATEWAY
+                }
+                ErrorCode::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
                 ErrorCode::SecretUnreadable | ErrorCode::InternalError => {
                     StatusCode::INTERNAL_SERVER_ERROR
                 }
@@ -62,8 +63,6 @@ impl Code {
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
-            Self::BadGateway => StatusCode::BAD_GATEWAY,
-            Self::GatewayTimeout => StatusCode::GATEWAY_TIMEOUT,
         }
     }
 
@@ -78,8 +77,6 @@ impl Code {
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::RequestTimeout => "request_timeout",
             Self::RateLimited => "rate_limited",
-            Self::BadGateway => "bad_gateway",
-            Self::GatewayTimeout => "gateway_timeout",
         }
     }
 }

@@ -2,25 +2,39 @@
 //! master keyring, and the assembled [`SettingsService`]. The `llm-settings` binary is a thin
 //! command-line layer over this crate.
 
+pub mod audit_queue;
 pub mod config;
 pub mod keys;
+pub mod retention;
 pub mod store;
 
 use std::sync::Arc;
 
 use anyhow::anyhow;
+use tokio::task::JoinHandle;
 
 use llm_settings_domain::ports::SystemClock;
 use llm_settings_domain::{Catalog, Ports, SettingsService};
-use llm_settings_probes::{HttpProbe, ProbeSettings};
+use llm_settings_probes::{GatewaySettings, HttpGateway, HttpProbe, ProbeSettings};
 
+use audit_queue::BatchingAuditQueue;
 use config::Config;
 
+/// Gateway audit events held in memory while the store catches up.
+const AUDIT_QUEUE_CAPACITY: usize = 65_536;
+
+/// The assembled service and what runs beside it.
+#[derive(Debug)]
+pub struct Wired {
+    pub service: SettingsService,
+    pub store: Arc<dyn store::Store>,
+    /// The batched audit writer; it ends once the service (holding the queue) is dropped and
+    /// the queued events are written.
+    pub audit_writer: JoinHandle<()>,
+}
+
 /// Everything the service needs, verified before it serves a request.
-pub async fn service(
-    config: &Config,
-    migrate: bool,
-) -> anyhow::Result<(SettingsService, Arc<dyn store::Store>)> {
+pub async fn service(config: &Config, migrate: bool) -> anyhow::Result<Wired> {
     let keyring = keys::keyring(config)?;
     let store = store::open(&config.database_url(), migrate).await?;
     keys::verify_against_store(&keyring, store.as_ref()).await?;
@@ -28,8 +42,19 @@ pub async fn service(
         config.probe_allow_hosts.as_deref(),
         Some(config.probe_timeout_ms.as_str()),
     )
+    .and_then(|s| s.with_local_provider_hosts(config.local_provider_hosts.as_deref()))
     .map_err(|e| anyhow!("{e}"))?;
+    let limits = GatewaySettings::from_values(
+        Some(&config.gateway_connect_timeout_ms),
+        Some(&config.gateway_first_byte_timeout_ms),
+        Some(&config.gateway_idle_timeout_ms),
+        Some(&config.gateway_total_timeout_ms),
+    )
+    .map_err(|e| anyhow!("{e}"))?;
+    let client = HttpGateway::new(&probe_settings, limits).map_err(|e| anyhow!("{e}"))?;
     let probe = HttpProbe::new(probe_settings).map_err(|e| anyhow!("{e}"))?;
+    let (audit_queue, audit_writer) =
+        BatchingAuditQueue::start(store.clone(), AUDIT_QUEUE_CAPACITY);
     let catalog = match &config.providers {
         Some(list) => {
             let list: Vec<String> = list.iter().map(|p| p.trim().to_owned()).collect();
@@ -44,7 +69,13 @@ pub async fn service(
         audit: store.clone(),
         cipher: Arc::new(keyring),
         probe: Arc::new(probe),
+        client: Arc::new(client),
+        audit_queue: Arc::new(audit_queue),
         clock: Arc::new(SystemClock),
     };
-    Ok((SettingsService::new(ports, catalog), store))
+    Ok(Wired {
+        service: SettingsService::new(ports, catalog),
+        store,
+        audit_writer,
+    })
 }

@@ -189,7 +189,7 @@ async fn migrate(config: &Config) -> anyhow::Result<()> {
 }
 
 async fn rewrap(config: &Config, after: Option<i64>, batch: u32) -> anyhow::Result<()> {
-    let (service, _) = service(config, false).await?;
+    let service = service(config, false).await?.service;
     let report = service
         .rewrap_all(after.map(ConfigId), batch, |progress| {
             eprintln!(
@@ -213,7 +213,13 @@ async fn rewrap(config: &Config, after: Option<i64>, batch: u32) -> anyhow::Resu
 
 async fn serve(config: Config, migrate: bool) -> anyhow::Result<()> {
     let auth = keys::authenticator(&config)?;
-    let (service, store) = service(&config, migrate).await?;
+    let wired = service(&config, migrate).await?;
+    let pruning = llm_settings_server::retention::spawn_pruning(
+        wired.service.clone(),
+        config.audit_retention_days,
+        Duration::from_secs(3600),
+    );
+    let (service, store) = (wired.service, wired.store);
     let request_timeout = Duration::from_millis(config.request_timeout_ms);
     let state = Data::new(AppState {
         service,
@@ -244,6 +250,14 @@ async fn serve(config: Config, migrate: bool) -> anyhow::Result<()> {
         .run()
         .await
         .context("the server stopped with an error")?;
+    pruning.abort();
+    // Every handle of the audit queue went with the server's state: the writer drains it.
+    if tokio::time::timeout(Duration::from_secs(10), wired.audit_writer)
+        .await
+        .is_err()
+    {
+        tracing::warn!("queued audit events were not all written before shutdown");
+    }
     tracing::info!("shut down");
     Ok(())
 }

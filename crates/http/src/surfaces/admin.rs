@@ -12,7 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use llm_settings_domain::{
-    BaseUrl, ConfigPatch, ConnectionTest, ErrorCode, ModelName, Owner, Patch, ProviderConfig,
+    BaseUrl, ConfigPatch, ConnectionTest, ModelName, Owner, Patch, ProviderConfig,
     SecretValue,
 };
 
@@ -168,18 +168,12 @@ async fn get_config(c: Scoped) -> Answer {
 async fn create_config(c: Scoped, JsonBody(body): JsonBody<CreateAiConfigRequest>) -> Answer {
     let provider = ADMIN.names.provider(c.catalog(), &body.provider)?;
     let model = ModelName::parse(body.model)?;
-    if c.default_config().await?.is_some() {
-        return Err(ApiError::new(
-            ErrorCode::Conflict,
-            "Configuration already exists for this scope; change it with PATCH or delete it first",
-        ));
-    }
     let changes = ConfigPatch {
         model: Patch::Set(model),
         base_url: patch(body.base_url, |u| BaseUrl::parse(&u))?,
         ..ConfigPatch::default()
     };
-    let config = c.upsert(provider, with_key(changes, body.api_key), true);
+    let config = c.create_active(provider, with_key(changes, body.api_key));
     let config = config.await?;
     Ok(HttpResponse::Created().json(AiConfigResponse::from(&config)))
 }

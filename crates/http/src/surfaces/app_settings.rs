@@ -15,11 +15,10 @@ use serde_json::{json, Map, Value};
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use llm_settings_domain::document;
 use llm_settings_domain::error::shown;
 use llm_settings_domain::{
     BaseUrl, Catalog, ConfigPatch, ConnectionTest, FailureClass, ModelName, Patch, ProviderConfig,
-    ProviderId, SecretValue,
+    ProviderId, SecretValue, SettingsUpdate, SettingsView,
 };
 
 use super::double_option;
@@ -158,42 +157,31 @@ fn invalid(field: impl Into<String>, message: impl Into<String>) -> ApiError {
     ApiError::invalid(message).with_field(field)
 }
 
-impl Me {
-    /// The user's settings: the document with their provider configs in `ai`.
-    async fn render(&self) -> Reply<SettingsResponse> {
-        let mut data = self.document().await?;
-        let configs = self.configs().await?;
-        let default = configs
-            .iter()
-            .find(|c| c.is_default)
-            .map(|c| c.provider.to_string());
-        let entry = |c: &ProviderConfig| {
-            json!({
-                "apiKey": c.primary_hints().map(|h| h.first4_last4.clone()),
-                "model": c.effective_model(),
-                "baseUrl": c.effective_base_url(),
-            })
-        };
-        let providers: Map<String, Value> = configs
-            .iter()
-            .map(|c| (c.provider.to_string(), entry(c)))
-            .collect();
-        if !data.get("ai").is_some_and(Value::is_object) {
-            data["ai"] = json!({});
-        }
-        if let Some(ai) = data.get_mut("ai").and_then(Value::as_object_mut) {
-            ai.insert("provider".into(), json!(default));
-            ai.insert("providers".into(), Value::Object(providers));
-        }
-        Ok(Json(SettingsResponse { ok: true, data }))
+/// The user's settings as this API shows them: the document with their provider configs in
+/// `ai` (keys masked first-4…last-4).
+fn render(view: SettingsView) -> SettingsResponse {
+    let default = view.default_config().map(|c| c.provider.to_string());
+    let mut data = view.document;
+    let entry = |c: &ProviderConfig| {
+        json!({
+            "apiKey": c.primary_hints().map(|h| h.first4_last4.clone()),
+            "model": c.effective_model(),
+            "baseUrl": c.effective_base_url(),
+        })
+    };
+    let providers: Map<String, Value> = view
+        .configs
+        .iter()
+        .map(|c| (c.provider.to_string(), entry(c)))
+        .collect();
+    if !data.get("ai").is_some_and(Value::is_object) {
+        data["ai"] = json!({});
     }
-}
-
-/// What a settings update does to one provider's config.
-#[derive(Debug)]
-enum EntryChange {
-    Remove,
-    Upsert(ConfigPatch),
+    if let Some(ai) = data.get_mut("ai").and_then(Value::as_object_mut) {
+        ai.insert("provider".into(), json!(default));
+        ai.insert("providers".into(), Value::Object(providers));
+    }
+    SettingsResponse { ok: true, data }
 }
 
 /// An entry's `model` or `baseUrl`: absent keeps, `null` or `""` returns to the default.
@@ -238,29 +226,13 @@ fn entry_change(provider: ProviderId, entry: ProviderEntryPatch) -> Result<Confi
     Ok(patch)
 }
 
-fn is_empty(patch: &ConfigPatch) -> bool {
-    patch.secrets.is_empty()
-        && patch.settings.is_empty()
-        && patch.model.is_keep()
-        && patch.base_url.is_keep()
-        && patch.enabled.is_none()
-}
-
-/// Everything a settings update will do, checked before anything is written.
-#[derive(Debug, Default)]
-struct Plan {
-    entries: Vec<(ProviderId, EntryChange)>,
-    default: Option<ProviderId>,
-    document: Option<Value>,
-}
-
 type Entries = Option<Option<BTreeMap<String, Option<ProviderEntryPatch>>>>;
 
 /// The changes `ai.providers` asks for, one per provider.
 fn provider_entries(
     catalog: &Catalog,
     providers: Entries,
-) -> Result<Vec<(ProviderId, EntryChange)>, ApiError> {
+) -> Result<Vec<(ProviderId, Option<ConfigPatch>)>, ApiError> {
     let providers = match providers {
         None => return Ok(Vec::new()),
         Some(None) => return Err(invalid(
@@ -269,7 +241,7 @@ fn provider_entries(
         )),
         Some(Some(providers)) => providers,
     };
-    let mut entries: Vec<(ProviderId, EntryChange)> = Vec::new();
+    let mut entries: Vec<(ProviderId, Option<ConfigPatch>)> = Vec::new();
     for (name, entry) in providers {
         let at = format!("ai.providers.{}", shown(&name));
         let provider = catalog
@@ -281,10 +253,7 @@ fn provider_entries(
                 format!("provider {provider} is given twice in ai.providers"),
             ));
         }
-        let change = match entry {
-            None => EntryChange::Remove,
-            Some(entry) => EntryChange::Upsert(entry_change(provider, entry)?),
-        };
+        let change = entry.map(|e| entry_change(provider, e)).transpose()?;
         entries.push((provider, change));
     }
     Ok(entries)
@@ -310,149 +279,50 @@ fn default_provider(
     }
 }
 
-impl Plan {
-    /// Reads the update and checks everything the domain would check after earlier writes.
-    fn of(
-        catalog: &Catalog,
-        body: SettingsPatch,
-        configs: &[ProviderConfig],
-    ) -> Result<Self, ApiError> {
-        let mut plan = Self::default();
-        let mut doc = body.sections;
-        match body.ai {
-            None => {}
-            Some(None) => {
-                doc.insert("ai".into(), Value::Null);
-            }
-            Some(Some(ai)) => {
-                plan.entries = provider_entries(catalog, ai.providers)?;
-                plan.default = default_provider(catalog, ai.provider)?;
-                if !ai.other.is_empty() {
-                    doc.insert("ai".into(), Value::Object(ai.other));
-                }
+/// The update a body asks for; the domain checks and applies it as one unit.
+fn settings_update(catalog: &Catalog, body: SettingsPatch) -> Result<SettingsUpdate, ApiError> {
+    let mut update = SettingsUpdate::default();
+    let mut doc = body.sections;
+    match body.ai {
+        None => {}
+        Some(None) => {
+            doc.insert("ai".into(), Value::Null);
+        }
+        Some(Some(ai)) => {
+            update.providers = provider_entries(catalog, ai.providers)?;
+            update.default_provider = default_provider(catalog, ai.provider)?;
+            if !ai.other.is_empty() {
+                doc.insert("ai".into(), Value::Object(ai.other));
             }
         }
-        if !doc.is_empty() {
-            let doc = Value::Object(doc);
-            document::validate(&doc)?;
-            plan.document = Some(doc);
-        }
-        plan.check_new_keys(configs)?;
-        plan.check_default(configs)?;
-        Ok(plan)
     }
-
-    /// A provider the user has no config for yet needs its key in the entry.
-    fn check_new_keys(&self, configs: &[ProviderConfig]) -> Result<(), ApiError> {
-        for (provider, change) in &self.entries {
-            let EntryChange::Upsert(patch) = change else {
-                continue;
-            };
-            let exists = configs.iter().any(|c| c.provider == *provider);
-            let key = provider
-                .spec()
-                .primary_secret()
-                .filter(|f| f.required && !exists);
-            if key.is_some_and(|key| !matches!(patch.secrets.get(key.name), Some(Some(_)))) {
-                let at = format!("ai.providers.{provider}.apiKey");
-                return Err(invalid(
-                    at.clone(),
-                    format!("{at} is required to add provider {provider}"),
-                ));
-            }
-        }
-        Ok(())
+    if !doc.is_empty() {
+        update.document = Some(Value::Object(doc));
     }
-
-    /// The default provider must be configured after the update.
-    fn check_default(&self, configs: &[ProviderConfig]) -> Result<(), ApiError> {
-        let Some(provider) = self.default else {
-            return Ok(());
-        };
-        let removed = self
-            .entries
-            .iter()
-            .any(|(p, c)| *p == provider && matches!(c, EntryChange::Remove));
-        let configured = configs.iter().any(|c| c.provider == provider)
-            || self.entries.iter().any(|(p, _)| *p == provider);
-        if removed || !configured {
-            return Err(invalid(
-                "ai.provider",
-                format!("ai.provider: provider {provider} is not configured; add it under ai.providers first"),
-            ));
-        }
-        Ok(())
-    }
+    Ok(update)
 }
 
 /// Return the current settings; API keys show only their first and last four characters.
 #[utoipa::path(responses((status = 200, description = "The settings", body = SettingsResponse)))]
 #[get("")]
 async fn get_settings(c: Me) -> Reply<SettingsResponse> {
-    c.render().await
-}
-
-impl Me {
-    /// Writes one provider entry's change.
-    async fn apply_entry(
-        &self,
-        current: Option<&ProviderConfig>,
-        provider: ProviderId,
-        change: EntryChange,
-        make_default: bool,
-    ) -> Result<(), ApiError> {
-        match change {
-            EntryChange::Remove => {
-                if let Some(config) = current {
-                    self.delete(config.id).await?;
-                }
-            }
-            EntryChange::Upsert(patch)
-                if current.is_some() && is_empty(&patch) && !make_default => {}
-            EntryChange::Upsert(changes) => {
-                self.upsert(provider, changes, make_default).await?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Writes a checked plan.
-    async fn apply(&self, plan: Plan, configs: &[ProviderConfig]) -> Result<(), ApiError> {
-        for (provider, change) in plan.entries {
-            let current = configs.iter().find(|c| c.provider == provider);
-            let make_default =
-                plan.default == Some(provider) && !current.is_some_and(|c| c.is_default);
-            self.apply_entry(current, provider, change, make_default)
-                .await?;
-        }
-        if let Some(provider) = plan.default {
-            let config = self.config_of(provider).await?;
-            if let Some(config) = config.filter(|c| !c.is_default) {
-                self.set_default(config.id).await?;
-            }
-        }
-        if let Some(doc) = plan.document {
-            self.merge_document(doc).await?;
-        }
-        Ok(())
-    }
+    Ok(Json(render(c.settings().await?)))
 }
 
 /// Update settings by deep merge: only the fields sent change, nested objects are merged.
 ///
 /// Provider entries change the user's provider configs (a masked key sent back unchanged
 /// keeps the stored key; a `null` entry deletes that provider's config); `ai.provider` sets
-/// the default provider. Known fields are type-checked and unknown sections kept.
+/// the default provider. Known fields are type-checked and unknown sections kept. Everything
+/// is checked before anything is written, and the whole change lands at once or not at all.
 #[utoipa::path(request_body = SettingsPatch, responses((status = 200, description = "The updated settings (keys masked)", body = SettingsResponse), (status = 400, description = "A field has the wrong type or value", body = OkFalseError)) )]
 #[put("")]
 async fn update_settings(
     c: Me,
     JsonBody(body): JsonBody<SettingsPatch>,
 ) -> Reply<SettingsResponse> {
-    let configs = c.configs().await?;
-    let plan = Plan::of(c.catalog(), body, &configs)?;
-    c.apply(plan, &configs).await?;
-    c.render().await
+    let update = settings_update(c.catalog(), body)?;
+    Ok(Json(render(c.update_settings(update).await?)))
 }
 
 /// A provider whose endpoint `url` is: a config's, a default endpoint, or the default host.

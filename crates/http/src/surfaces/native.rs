@@ -12,6 +12,7 @@ use llm_settings_domain::{
     BaseUrl, ConfigId, ConfigPatch, ConnectionTest, ModelName, ProviderConfig, SecretValue,
 };
 
+use crate::error::ApiError;
 use super::{double_option, patch, Answer, Reply};
 use crate::body::JsonBody;
 use crate::caller::{Caller, OwnUser, Segment};
@@ -183,6 +184,25 @@ pub struct UpdateConfigRequest {
     pub is_default: Option<serde_json::Value>,
 }
 
+impl UpdateConfigRequest {
+    /// A config's provider and default flag never change through this operation.
+    fn refuse_immutable(&self) -> Result<(), ApiError> {
+        if self.provider.is_some() {
+            return Err(ApiError::invalid(
+                "provider cannot be changed; delete the config and create a new one",
+            )
+            .with_field("provider"));
+        }
+        if self.is_default.is_some() {
+            return Err(ApiError::invalid(
+                "is_default cannot be changed here; use POST /{config_id}/set-default",
+            )
+            .with_field("is_default"));
+        }
+        Ok(())
+    }
+}
+
 /// Test-connection body.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -292,9 +312,8 @@ async fn update_config(
     Segment(id): Segment<ConfigId>,
     JsonBody(body): JsonBody<UpdateConfigRequest>,
 ) -> Reply<LlmSettingsResponse> {
+    body.refuse_immutable()?;
     let patch = ConfigPatch {
-        provider: body.provider.map(|p| p.to_string()),
-        is_default: body.is_default.map(|_| true),
         secrets: body
             .api_key
             .map(|k| ("api_key".to_owned(), k))

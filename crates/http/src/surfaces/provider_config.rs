@@ -23,7 +23,7 @@ use llm_settings_domain::{ConfigPatch, ErrorCode, ProviderConfig, ProviderId, Se
 use super::{Answer, Reply};
 use crate::body::JsonBody;
 use crate::caller::{Caller, ClaimInstance, FromSegment, Segment};
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use crate::naming::ProviderNames;
 use crate::surface::{ErrorObject, PROVIDER_CONFIG};
 use crate::AppState;
@@ -244,18 +244,21 @@ async fn create_provider(c: Admin, JsonBody(body): JsonBody<CreateProviderReques
     let provider = PROVIDER_CONFIG
         .names
         .provider(c.catalog(), &body.provider)?;
-    if c.config_of(provider).await?.is_some() {
-        return Err(ApiError::new(
-            ErrorCode::Conflict,
-            format!(
-                "A configuration for provider {0} already exists; update it with PUT /v1/llm-provider/{0}",
-                PROVIDER_CONFIG.names.wire_name(provider)
-            ),
-        ));
-    }
     let mut changes = credentials_patch(provider, body.credentials)?;
     changes.enabled = body.enabled;
-    let config = c.upsert(provider, changes, false).await?;
+    let config = c.create(provider, changes).await.map_err(|err| {
+        if err.code == Code::Domain(ErrorCode::Conflict) {
+            ApiError::new(
+                ErrorCode::Conflict,
+                format!(
+                    "A configuration for provider {0} already exists; update it with PUT /v1/llm-provider/{0}",
+                    PROVIDER_CONFIG.names.wire_name(provider)
+                ),
+            )
+        } else {
+            err
+        }
+    })?;
     Ok(HttpResponse::Created().json(ProviderConfigResponse::of(&config)))
 }
 
