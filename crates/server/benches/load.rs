@@ -242,13 +242,15 @@ async fn bench(backend: Backend, clients: usize, duration: Duration) -> Vec<(Str
                     return false;
                 };
                 raw.record(AuditEvent {
-                    actor: owner.id().to_owned(),
-                    owner: owner.clone(),
                     provider: Some(openai),
                     config_id: Some(saved.id),
-                    action: AuditAction::Update,
-                    outcome: AuditOutcome::Success,
-                    at: saved.updated_at,
+                    ..AuditEvent::new(
+                        owner.id(),
+                        owner.clone(),
+                        AuditAction::Update,
+                        AuditOutcome::Success,
+                        saved.updated_at,
+                    )
                 })
                 .await
                 .is_ok()

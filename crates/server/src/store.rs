@@ -6,11 +6,12 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use llm_settings_domain::ports::{
-    AuditLog, ConfigRepository, SettingsDocumentRepository, TaskAssignmentRepository,
+    AuditLog, Clock, ConfigRepository, SettingsDocumentRepository, SystemClock,
+    TaskAssignmentRepository,
 };
 use llm_settings_domain::Result;
 use llm_settings_store_postgres::PostgresStore;
-use llm_settings_store_sqlite::SqliteStore;
+use llm_settings_store_sqlite::{MasterKeyChecks, SqliteStore};
 
 /// Every repository port plus migrations, health and master-key checks.
 #[async_trait]
@@ -38,10 +39,15 @@ macro_rules! store_admin {
                 <$store>::ping(self).await
             }
             async fn key_checks(&self) -> Result<Vec<(String, String)>> {
-                <$store>::key_checks(self).await
+                let checks = MasterKeyChecks::key_checks(self).await?;
+                Ok(checks
+                    .into_iter()
+                    .map(|c| (c.key_id, c.check_value))
+                    .collect())
             }
             async fn save_key_check(&self, key_id: &str, check_value: &str) -> Result<()> {
-                <$store>::save_key_check(self, key_id, check_value).await
+                let now = SystemClock.now();
+                MasterKeyChecks::save_key_check(self, key_id, check_value, now).await
             }
         }
     };

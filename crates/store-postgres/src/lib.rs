@@ -15,12 +15,13 @@
 //! # Ok(()) }
 //! ```
 
-mod error;
-mod rows;
-mod schema;
+mod backend;
+#[path = "../../store-diesel/per_backend/mod.rs"]
+mod shared;
 mod store;
 mod tls;
 
+pub use llm_settings_store_diesel::{KeyCheck, MasterKeyChecks, PoolStatus};
 pub use store::{
     revert_all_migrations, run_migrations, PostgresOptions, PostgresStore, MIGRATIONS,
 };

@@ -146,7 +146,8 @@ impl ConnectTarget {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let (verifier, roots): (Arc<dyn ServerCertVerifier>, Roots) = match mode {
             SslMode::Disable | SslMode::Prefer | SslMode::Require => (
-                Arc::new(AnyCertificate {
+                Arc::new(RelaxedVerifier {
+                    chain: None,
                     provider: provider.clone(),
                 }),
                 Roots::BuiltIn,
@@ -171,7 +172,10 @@ impl ConnectTarget {
                             )
                         })?;
                 let verifier: Arc<dyn ServerCertVerifier> = if mode == SslMode::VerifyCa {
-                    Arc::new(ChainOnly { inner: webpki })
+                    Arc::new(RelaxedVerifier {
+                        chain: Some(webpki),
+                        provider: provider.clone(),
+                    })
                 } else {
                     webpki
                 };
@@ -374,69 +378,19 @@ fn percent_decode(text: &str, what: &str) -> Result<String, Error> {
     })
 }
 
-/// `sslmode` `prefer` and `require` (libpq): encrypt, but take any certificate. The
-/// handshake signatures are still checked, so the peer holds the key of the certificate it
-/// shows (which SCRAM channel binding then ties the password exchange to).
+/// The certificate checks of libpq's weaker modes. `prefer` and `require` (`chain: None`):
+/// encrypt, but take any certificate. `verify-ca`: the chain must lead to a root, the host
+/// name is not compared (webpki checks the chain before the name, so a name mismatch means
+/// the chain passed). Either way the handshake signatures are checked, so the peer holds
+/// the key of the certificate it shows (which SCRAM channel binding then ties the password
+/// exchange to).
 #[derive(Debug)]
-struct AnyCertificate {
+struct RelaxedVerifier {
+    chain: Option<Arc<WebPkiServerVerifier>>,
     provider: Arc<CryptoProvider>,
 }
 
-impl ServerCertVerifier for AnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
-}
-
-/// `sslmode=verify-ca`: the chain must lead to a root, the host name is not compared.
-/// webpki checks the chain before the name, so a name mismatch means the chain passed.
-#[derive(Debug)]
-struct ChainOnly {
-    inner: Arc<WebPkiServerVerifier>,
-}
-
-impl ServerCertVerifier for ChainOnly {
+impl ServerCertVerifier for RelaxedVerifier {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -445,13 +399,10 @@ impl ServerCertVerifier for ChainOnly {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        match self.inner.verify_server_cert(
-            end_entity,
-            intermediates,
-            server_name,
-            ocsp_response,
-            now,
-        ) {
+        let Some(chain) = &self.chain else {
+            return Ok(ServerCertVerified::assertion());
+        };
+        match chain.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
             Err(rustls::Error::InvalidCertificate(
                 CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
             )) => Ok(ServerCertVerified::assertion()),
@@ -465,7 +416,8 @@ impl ServerCertVerifier for ChainOnly {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
+        let algorithms = &self.provider.signature_verification_algorithms;
+        verify_tls12_signature(message, cert, dss, algorithms)
     }
 
     fn verify_tls13_signature(
@@ -474,11 +426,14 @@ impl ServerCertVerifier for ChainOnly {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
+        let algorithms = &self.provider.signature_verification_algorithms;
+        verify_tls13_signature(message, cert, dss, algorithms)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.inner.supported_verify_schemes()
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
 

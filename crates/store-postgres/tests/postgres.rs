@@ -18,6 +18,9 @@ use llm_settings_testkit::fixtures::{new_config, now, user};
 use llm_settings_testkit::postgres::TestDatabase;
 use tokio::task::JoinSet;
 
+/// The migrations in `migrations/postgres`.
+const MIGRATION_COUNT: usize = 5;
+
 #[derive(QueryableByName)]
 struct Name {
     #[diesel(sql_type = diesel::sql_types::Text)]
@@ -55,7 +58,7 @@ async fn migrated() -> (TestDatabase, Arc<PostgresStore>) {
 async fn every_migration_reverts_and_reapplies() {
     let db = TestDatabase::create().await;
     let applied = run_migrations(db.url()).await.unwrap();
-    assert_eq!(applied.len(), 4, "{applied:?}");
+    assert_eq!(applied.len(), MIGRATION_COUNT, "{applied:?}");
     assert!(
         run_migrations(db.url()).await.unwrap().is_empty(),
         "idempotent"
@@ -68,7 +71,7 @@ async fn every_migration_reverts_and_reapplies() {
         .unwrap();
 
     let reverted = revert_all_migrations(db.url()).await.unwrap();
-    assert_eq!(reverted.len(), 4, "{reverted:?}");
+    assert_eq!(reverted.len(), MIGRATION_COUNT, "{reverted:?}");
     assert_eq!(
         public_tables(&db).await,
         vec!["__diesel_schema_migrations".to_owned()],
@@ -77,7 +80,10 @@ async fn every_migration_reverts_and_reapplies() {
     let err = ConfigRepository::list(&store, &owner).await.unwrap_err();
     assert!(matches!(err, Error::Internal(_)), "{err:?}");
 
-    assert_eq!(run_migrations(db.url()).await.unwrap().len(), 4);
+    assert_eq!(
+        run_migrations(db.url()).await.unwrap().len(),
+        MIGRATION_COUNT
+    );
     assert!(ConfigRepository::list(&store, &owner)
         .await
         .unwrap()
@@ -88,8 +94,14 @@ async fn every_migration_reverts_and_reapplies() {
         .unwrap();
     assert!(created.is_default);
     // And down once more from a populated schema.
-    assert_eq!(revert_all_migrations(db.url()).await.unwrap().len(), 4);
-    assert_eq!(run_migrations(db.url()).await.unwrap().len(), 4);
+    assert_eq!(
+        revert_all_migrations(db.url()).await.unwrap().len(),
+        MIGRATION_COUNT
+    );
+    assert_eq!(
+        run_migrations(db.url()).await.unwrap().len(),
+        MIGRATION_COUNT
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -97,7 +109,11 @@ async fn concurrent_migrations_take_turns() {
     let db = TestDatabase::create().await;
     let (a, b) = tokio::join!(run_migrations(db.url()), run_migrations(db.url()));
     let (a, b) = (a.unwrap(), b.unwrap());
-    assert_eq!(a.len() + b.len(), 4, "each migration ran once: {a:?} {b:?}");
+    assert_eq!(
+        a.len() + b.len(),
+        MIGRATION_COUNT,
+        "each migration ran once: {a:?} {b:?}"
+    );
 }
 
 #[derive(QueryableByName)]
@@ -358,20 +374,19 @@ async fn an_unreachable_server_is_unavailable_and_the_password_stays_out() {
     assert!(!err.to_string().contains("hunter2"), "{err}");
 }
 
-#[tokio::test]
-async fn key_checks_are_kept_and_never_overwritten() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pool_status_counts_connections_and_waiters() {
     let (_db, store) = migrated().await;
-    assert!(store.key_checks().await.unwrap().is_empty());
-    store.save_key_check("k2", "check-2").await.unwrap();
-    store.save_key_check("k1", "check-1").await.unwrap();
-    store.save_key_check("k1", "check-1").await.unwrap();
-    let err = store.save_key_check("k1", "other").await.unwrap_err();
-    assert!(matches!(err, Error::Conflict(_)), "{err:?}");
-    assert_eq!(
-        store.key_checks().await.unwrap(),
-        vec![
-            ("k1".into(), "check-1".into()),
-            ("k2".into(), "check-2".into())
-        ]
-    );
+    let status = store.pool_status();
+    assert_eq!(status.max_size, 4);
+    assert!(status.open >= 1 && status.idle <= status.open, "{status:?}");
+    let owner = user("busy");
+    let mut tasks = JoinSet::new();
+    for _ in 0..16 {
+        let (store, owner) = (store.clone(), owner.clone());
+        tasks.spawn(async move { ConfigRepository::list(&*store, &owner).await.unwrap() });
+    }
+    while tasks.join_next().await.is_some() {}
+    let after = store.pool_status();
+    assert!(after.open <= 4 && after.waiting == 0, "{after:?}");
 }

@@ -37,6 +37,9 @@ fn with_password(url: &str) -> String {
     }
 }
 
+/// The migrations in `migrations/postgres`.
+const MIGRATION_COUNT: usize = 5;
+
 #[derive(QueryableByName)]
 struct Encryption {
     #[diesel(sql_type = diesel::sql_types::BigInt)]
@@ -62,7 +65,7 @@ async fn sessions(db: &TestDatabase) -> (i64, i64) {
 
 /// Migrates through `url`, opens a store on it and proves it reads and writes.
 async fn store_works(url: &str) -> PostgresStore {
-    assert_eq!(run_migrations(url).await.unwrap().len(), 4);
+    assert_eq!(run_migrations(url).await.unwrap().len(), MIGRATION_COUNT);
     let store = PostgresStore::connect_with(
         url,
         PostgresOptions {
@@ -125,11 +128,14 @@ async fn without_sslmode_tls_is_preferred() {
 async fn migrations_run_and_revert_over_tls() {
     let db = TestDatabase::create().await;
     let url = with(db.url(), "sslmode=require");
-    assert_eq!(run_migrations(&url).await.unwrap().len(), 4);
-    assert_eq!(revert_all_migrations(&url).await.unwrap().len(), 4);
+    assert_eq!(run_migrations(&url).await.unwrap().len(), MIGRATION_COUNT);
+    assert_eq!(
+        revert_all_migrations(&url).await.unwrap().len(),
+        MIGRATION_COUNT
+    );
     let store = PostgresStore::connect(&url).await.unwrap();
     // The `migrate` command's path.
-    assert_eq!(store.run_migrations().await.unwrap().len(), 4);
+    assert_eq!(store.run_migrations().await.unwrap().len(), MIGRATION_COUNT);
     assert!(store.run_migrations().await.unwrap().is_empty());
     store.ping().await.unwrap();
 }

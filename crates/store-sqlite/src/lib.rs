@@ -9,9 +9,10 @@
 //! # Ok(()) }
 //! ```
 
-mod error;
-mod rows;
-mod schema;
+mod backend;
+#[path = "../../store-diesel/per_backend/mod.rs"]
+mod shared;
 mod store;
 
+pub use llm_settings_store_diesel::{KeyCheck, MasterKeyChecks, PoolStatus};
 pub use store::{SqliteStore, MIGRATIONS};

@@ -5,6 +5,9 @@ use llm_settings_domain::Error;
 use llm_settings_store_sqlite::SqliteStore;
 use llm_settings_testkit::fixtures::{new_config, now, user};
 
+/// The migrations in `migrations/sqlite`.
+const MIGRATION_COUNT: usize = 5;
+
 fn file_url(dir: &tempfile::TempDir) -> String {
     format!(
         "sqlite://{}",
@@ -78,13 +81,13 @@ async fn migrations_revert_and_reapply() {
         .await
         .unwrap();
     let reverted = store.revert_all_migrations().await.unwrap();
-    assert_eq!(reverted.len(), 4, "{reverted:?}");
+    assert_eq!(reverted.len(), MIGRATION_COUNT, "{reverted:?}");
     assert!(
         ConfigRepository::list(&store, &owner).await.is_err(),
         "tables are gone"
     );
     let applied = store.run_migrations().await.unwrap();
-    assert_eq!(applied.len(), 4, "{applied:?}");
+    assert_eq!(applied.len(), MIGRATION_COUNT, "{applied:?}");
     assert!(ConfigRepository::list(&store, &owner)
         .await
         .unwrap()
@@ -131,24 +134,6 @@ async fn deleting_a_config_cascades_to_its_secret_rows() {
 }
 
 #[tokio::test]
-async fn key_checks_are_kept_and_never_overwritten() {
-    let store = SqliteStore::connect("sqlite::memory:").await.unwrap();
-    assert!(store.key_checks().await.unwrap().is_empty());
-    store.save_key_check("k2", "check-2").await.unwrap();
-    store.save_key_check("k1", "check-1").await.unwrap();
-    store.save_key_check("k1", "check-1").await.unwrap();
-    let err = store.save_key_check("k1", "other").await.unwrap_err();
-    assert!(matches!(err, Error::Conflict(_)), "{err:?}");
-    assert_eq!(
-        store.key_checks().await.unwrap(),
-        vec![
-            ("k1".into(), "check-1".into()),
-            ("k2".into(), "check-2".into())
-        ]
-    );
-}
-
-#[tokio::test]
 async fn database_files_are_owner_only() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
@@ -169,4 +154,44 @@ async fn database_files_are_owner_only() {
     seen.sort();
     assert!(seen.contains(&"db.sqlite3".to_owned()));
     assert!(seen.iter().any(|f| f.ends_with("-wal")), "{seen:?}");
+}
+
+#[tokio::test]
+async fn pool_status_counts_the_connections() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::connect(&file_url(&dir)).await.unwrap();
+    let status = store.pool_status();
+    assert_eq!(status.max_size, 4);
+    assert!(status.open >= 1 && status.idle <= status.open, "{status:?}");
+    assert_eq!(status.waiting, 0);
+    let memory = SqliteStore::connect("sqlite::memory:").await.unwrap();
+    assert_eq!(memory.pool_status().max_size, 1);
+}
+
+/// An in-memory database lives in its one connection: a write whose caller gives up must
+/// roll back and keep the connection (and the data), not close it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abandoned_write_keeps_an_in_memory_database() {
+    use std::time::Duration;
+
+    let store = SqliteStore::connect("sqlite::memory:").await.unwrap();
+    let owner = user("memory");
+    let kept = store
+        .insert(new_config(&owner, "openai", now()))
+        .await
+        .unwrap();
+    for i in 0..20u64 {
+        let write = store.insert(new_config(&owner, "anthropic", now()));
+        if tokio::time::timeout(Duration::from_micros(i * 50), write)
+            .await
+            .is_ok()
+        {
+            let added = ConfigRepository::list(&store, &owner).await.unwrap();
+            ConfigRepository::delete(&store, &owner, added[1].id)
+                .await
+                .unwrap();
+        }
+    }
+    let all = ConfigRepository::list(&store, &owner).await.unwrap();
+    assert_eq!(all, vec![kept], "the data outlived every abandoned write");
 }
