@@ -333,8 +333,10 @@ mod tests {
         }
         for (code, status) in [
             (Code::RateLimited, 429),
-            (Code::BadGateway, 502),
-            (Code::GatewayTimeout, 504),
+            (Code::Domain(ErrorCode::UpstreamBlocked), 403),
+            (Code::Domain(ErrorCode::UpstreamUnreachable), 502),
+            (Code::Domain(ErrorCode::UpstreamInvalid), 502),
+            (Code::Domain(ErrorCode::UpstreamTimeout), 504),
             (Code::UnsupportedMediaType, 415),
             (Code::PayloadTooLarge, 413),
         ] {

@@ -12,8 +12,9 @@ use actix_web::web::Data;
 use serde_json::Value;
 
 use llm_settings_domain::ports::{
-    MockAuditLog, MockClock, MockConfigRepository, MockProviderProbe, MockSecretCipher,
-    MockSettingsDocumentRepository, MockTaskAssignmentRepository,
+    MockAuditLog, MockAuditQueue, MockClock, MockConfigRepository, MockProviderClient,
+    MockProviderProbe, MockSecretCipher, MockSettingsDocumentRepository,
+    MockTaskAssignmentRepository,
 };
 use llm_settings_domain::{Catalog, Error, Ports, SettingsService, Timestamp};
 use llm_settings_http::{app, AppState, Authenticator, Claims, Readiness, TokenIssuer};
@@ -47,6 +48,8 @@ fn state(configs: MockConfigRepository, ready: bool) -> Data<AppState> {
         audit: Arc::new(audit),
         cipher: Arc::new(MockSecretCipher::new()),
         probe: Arc::new(MockProviderProbe::new()),
+        client: Arc::new(MockProviderClient::new()),
+        audit_queue: Arc::new(MockAuditQueue::new()),
         clock: Arc::new(clock),
     };
     Data::new(AppState {

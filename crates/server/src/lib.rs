@@ -24,13 +24,18 @@ use config::Config;
 const AUDIT_QUEUE_CAPACITY: usize = 65_536;
 
 /// The assembled service and what runs beside it.
-#[derive(Debug)]
 pub struct Wired {
     pub service: SettingsService,
     pub store: Arc<dyn store::Store>,
     /// The batched audit writer; it ends once the service (holding the queue) is dropped and
     /// the queued events are written.
     pub audit_writer: JoinHandle<()>,
+}
+
+impl std::fmt::Debug for Wired {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Wired").finish_non_exhaustive()
+    }
 }
 
 /// Everything the service needs, verified before it serves a request.

@@ -33,7 +33,7 @@ use tokio::task::JoinSet;
 
 use crate::fixtures::{
     at, instance, model, new_config, now, provider, stored_secret, unchanged, user, AcceptingProbe,
-    FakeCipher,
+    FakeCipher, NoCalls, StoreQueue,
 };
 use crate::StoreFixture;
 
@@ -622,9 +622,11 @@ fn service<F: StoreFixture>(fx: &F) -> SettingsService {
             configs: store.clone(),
             tasks: store.clone(),
             documents: store.clone(),
-            audit: store,
+            audit: store.clone(),
             cipher: Arc::new(FakeCipher),
             probe: Arc::new(AcceptingProbe),
+            client: Arc::new(NoCalls),
+            audit_queue: Arc::new(StoreQueue(store)),
             clock: Arc::new(SystemClock),
         },
         Catalog::all(),

@@ -148,3 +148,40 @@ impl ProviderProbe for AcceptingProbe {
         }
     }
 }
+
+/// A gateway client for store tests: they make no calls, so every call is refused as one that
+/// cannot be built.
+#[derive(Debug, Default)]
+pub struct NoCalls;
+
+#[async_trait]
+impl llm_settings_domain::ports::ProviderClient for NoCalls {
+    async fn forward(
+        &self,
+        _: llm_settings_domain::ForwardRequest,
+    ) -> Result<llm_settings_domain::ForwardResponse, llm_settings_domain::ForwardFailure> {
+        Err(llm_settings_domain::ForwardFailure::Invalid(
+            "store tests make no provider calls".into(),
+        ))
+    }
+}
+
+/// An audit queue that writes each event to the store on a task of its own.
+#[derive(Clone)]
+pub struct StoreQueue(pub std::sync::Arc<dyn llm_settings_domain::ports::AuditLog>);
+
+impl std::fmt::Debug for StoreQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StoreQueue")
+    }
+}
+
+impl llm_settings_domain::ports::AuditQueue for StoreQueue {
+    fn submit(&self, event: llm_settings_domain::AuditEvent) {
+        let log = self.0.clone();
+        tokio::spawn(async move {
+            // A store test that needs the event reads the store; a failure shows there.
+            let _ = log.record(event).await;
+        });
+    }
+}
