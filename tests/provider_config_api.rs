@@ -420,7 +420,7 @@ async fn authorization(backend: Backend) {
     assert_eq!(r.status, 403);
 
     // A superadmin with an instance claim manages that instance, and its admin sees it.
-    let root_acme = svc.token("root", "", &["superadmin"], Some("acme"));
+    let root_acme = svc.token("root", "read write", &["superadmin"], Some("acme"));
     assert_eq!(create(&svc, &root_acme, openai.clone()).await.status, 201);
     let r = svc
         .call(
