@@ -196,7 +196,7 @@ async function userScenario() {
 
     // OpenAI, by keyboard: open the form, paste the refused key, test it.
     const openai = card(page, 'openai');
-    await openai.getByRole('button', { name: 'Add OpenAI key' }).focus();
+    await openai.getByRole('button', { name: 'Add key for OpenAI' }).focus();
     await page.keyboard.press('Enter');
     const key = openai.getByLabel('API key', { exact: true });
     await eventually(() => key.evaluate((el) => el === el.getRootNode().activeElement), Boolean, 'the key field has focus after opening the form');
@@ -228,7 +228,7 @@ async function userScenario() {
     const created = await (await saved).json();
     await hasText(openai.locator('.mask'), created.api_key_last_4, 'the mask shows the last characters');
     check((await key.inputValue()) === '', 'the key field is empty after saving');
-    const shown = await textOf(openai.locator('.mask'));
+    const shown = await openai.locator('.mask').textContent();
     check(!shown.includes(config.keys.valid), 'the mask is not the key');
     step(`saved: the field is empty and only the mask "${shown}" is shown`);
 
@@ -241,7 +241,7 @@ async function userScenario() {
 
     // A second provider, then make it the default.
     const anthropic = card(page, 'anthropic');
-    await anthropic.getByRole('button', { name: 'Add Anthropic key' }).click();
+    await anthropic.getByRole('button', { name: 'Add key for Anthropic' }).click();
     await anthropic.getByLabel('API key', { exact: true }).fill(config.keys.valid);
     await anthropic.getByLabel('Base URL (optional)').fill(config.fake.anthropic);
     await anthropic.getByRole('button', { name: 'Save' }).click();
@@ -264,14 +264,14 @@ async function userScenario() {
 
     // Task assignments.
     const tasks = page.locator('section.block', { has: page.getByRole('heading', { name: 'Task assignments' }) });
-    await tasks.getByLabel('Task').fill('bad task');
-    await tasks.getByLabel('Provider').selectOption('openai');
-    await tasks.getByLabel('Model').fill('gpt-4o-mini');
+    await tasks.getByLabel('Task', { exact: true }).fill('bad task');
+    await tasks.getByLabel('Provider', { exact: true }).selectOption('openai');
+    await tasks.getByLabel('Model', { exact: true }).fill('gpt-4o-mini');
     await tasks.getByRole('button', { name: 'Save assignment' }).click();
-    await eventually(() => tasks.getByLabel('Task').getAttribute('aria-invalid'), (v) => v === 'true', 'an invalid task name is marked next to the field');
-    await tasks.getByLabel('Task').fill('summarize');
+    await eventually(() => tasks.getByLabel('Task', { exact: true }).getAttribute('aria-invalid'), (v) => v === 'true', 'an invalid task name is marked next to the field');
+    await tasks.getByLabel('Task', { exact: true }).fill('summarize');
     await tasks.getByRole('button', { name: 'Save assignment' }).click();
-    await hasText(tasks.locator('li.task[data-task="summarize"]'), /summarize\s*(uses )?OpenAI · gpt-4o-mini/, 'the assignment is listed');
+    await hasText(tasks.locator('li.task[data-task="summarize"]'), /summarize\s*(uses\s*)?OpenAI · gpt-4o-mini/, 'the assignment is listed');
     step('a task assignment saved (and a bad task name refused next to its field)');
 
     await screenshots(page, 'user');
@@ -284,7 +284,7 @@ async function userScenario() {
     check(await anthropic.locator('.mask').isVisible(), 'cancelling keeps the config');
     await anthropic.getByRole('button', { name: 'Delete' }).click();
     await dialog.getByRole('button', { name: 'Delete Anthropic' }).click();
-    await anthropic.getByRole('button', { name: 'Add Anthropic key' }).waitFor({ timeout: TIMEOUT });
+    await anthropic.getByRole('button', { name: 'Add key for Anthropic' }).waitFor({ timeout: TIMEOUT });
     const left = (await api('GET', '/users/me/llm-settings', config.tokens.user)).body.configs.map((c) => c.provider);
     check(left.join() === 'openai', `only openai is left: ${left}`);
     step('delete asks first; cancel keeps, confirm deletes');
@@ -318,7 +318,7 @@ async function adminScenario() {
     const openai = panel.locator('li.card[data-provider="openai"]');
     await openai.locator('.mask').waitFor({ timeout: TIMEOUT });
     check(await openai.locator('.badge-default').isVisible(), 'the seeded instance config is its default');
-    step(`the instance config shows its mask "${await textOf(openai.locator('.mask'))}"`);
+    step(`the instance config shows its mask "${await openai.locator('.mask').textContent()}"`);
 
     await openai.getByLabel('Model').fill('gpt-4o');
     await openai.getByRole('button', { name: 'Save' }).click();
@@ -341,9 +341,9 @@ async function adminScenario() {
     step('an admin replaced the instance key; its test is refused in plain words');
 
     const tasks = panel.locator('section.block', { has: page.getByRole('heading', { name: 'Task assignments' }) });
-    await tasks.getByLabel('Task').fill('classify');
-    await tasks.getByLabel('Provider').selectOption('openai');
-    await tasks.getByLabel('Model').fill('gpt-4o');
+    await tasks.getByLabel('Task', { exact: true }).fill('classify');
+    await tasks.getByLabel('Provider', { exact: true }).selectOption('openai');
+    await tasks.getByLabel('Model', { exact: true }).fill('gpt-4o');
     await tasks.getByRole('button', { name: 'Save assignment' }).click();
     await tasks.locator('li.task[data-task="classify"]').waitFor({ timeout: TIMEOUT });
     step('an instance task assignment saved');
@@ -358,7 +358,7 @@ async function adminScenario() {
     await superPage.getByRole('tab', { name: 'Deployment' }).click();
     const deployment = superPage.getByRole('tabpanel', { name: 'Deployment' });
     const globalOpenai = deployment.locator('li.card[data-provider="openai"]');
-    await globalOpenai.getByRole('button', { name: 'Add OpenAI key' }).click();
+    await globalOpenai.getByRole('button', { name: 'Add key for OpenAI' }).click();
     await globalOpenai.getByLabel('API key', { exact: true }).fill(config.keys.valid);
     await globalOpenai.getByLabel('Base URL (optional)').fill(config.fake.openai);
     await globalOpenai.getByRole('button', { name: 'Save' }).click();
@@ -384,7 +384,7 @@ async function embedScenario() {
     if (allowed) {
       await page.getByRole('heading', { name: 'Your keys' }).waitFor({ timeout: TIMEOUT });
       const openai = card(page, 'openai');
-      await openai.getByRole('button', { name: 'Add OpenAI key' }).click();
+      await openai.getByRole('button', { name: 'Add key for OpenAI' }).click();
       await openai.getByLabel('API key', { exact: true }).fill(config.keys.valid);
       await openai.getByLabel('Base URL (optional)').fill(config.fake.openai);
       await openai.getByRole('button', { name: 'Save' }).click();
@@ -396,8 +396,8 @@ async function embedScenario() {
       step('with CORS allowed: the embedded component lists, saves and tests');
       await screenshot(page, 'embedded-1280');
     } else {
-      const alert = page.locator('.view-error').first();
-      await hasText(alert, /could not reach the settings service/i, 'the component says the service refused it');
+      const alert = page.getByRole('alert').filter({ hasText: /could not reach the settings service/i });
+      await alert.waitFor({ timeout: TIMEOUT });
       check((await page.locator('li.card').count()) === 0, 'no provider is shown');
       step(`without CORS: refused, and the component says so ("${(await textOf(alert)).slice(0, 60)}…")`);
     }

@@ -25,7 +25,7 @@ function signIn(value) {
     ? `Signed in as ${sub}${roles.length ? ` (${roles.join(', ')}${instance ? ` of ${instance}` : ''})` : ''}`
     : 'Signed in';
   settings = document.createElement('llm-settings');
-  settings.setAttribute('api-base', new URL('../', location.href).href);
+  settings.setAttribute('api-base', new URL('../', import.meta.url).href);
   settings.tokenProvider = async () => token;
   settings.addEventListener('llm-settings-unauthorized', () => signOut('The service refused the token (expired or invalid). Paste a new one.'));
   form.hidden = true;

@@ -3,7 +3,7 @@
 
 import { busy, h, say, uid } from './dom.js';
 import { ProviderCard } from './provider-card.js';
-import { capitalize, errorInWords, sourceInWords } from './words.js';
+import { errorInWords, fieldMessage, sourceInWords } from './words.js';
 
 export class OwnerView {
   #settings;
@@ -199,6 +199,7 @@ export class OwnerView {
   #renderAssignments() {
     const ui = this.#ui;
     ui.taskEmpty.hidden = this.#assignments.length > 0;
+    ui.taskList.hidden = this.#assignments.length === 0;
     ui.taskList.replaceChildren(
       ...this.#assignments.map((a) => {
         const name = this.#providers.find((p) => p.id === a.provider)?.name ?? a.provider;
@@ -238,7 +239,7 @@ export class OwnerView {
   #taskError(error) {
     const slot = this.#ui[`task_${error.field}`];
     if (slot && error.status && error.status !== 401) {
-      say(slot.error, capitalize(error.message));
+      say(slot.error, fieldMessage(error.message, error.field, `The ${error.field}`));
       slot.input.setAttribute('aria-invalid', 'true');
       slot.input.focus();
     } else {
@@ -263,7 +264,8 @@ export class OwnerView {
       this.#renderAssignments();
       ui.task_task.input.value = '';
       ui.task_model.input.value = '';
-      ui.taskStatus.textContent = `Saved: ${assignment.task} uses ${assignment.provider}, ${assignment.model}.`;
+      const name = this.#providers.find((p) => p.id === assignment.provider)?.name ?? assignment.provider;
+      ui.taskStatus.textContent = `Saved: ${assignment.task} uses ${name}, ${assignment.model}.`;
       await this.#loadEffective();
     } catch (error) {
       if (error?.name !== 'ApiError') throw error;

@@ -4,9 +4,10 @@
 // field is emptied and only the service's masked hint (`api_key_last_4`) is ever shown.
 
 import { busy, h, say, uid } from './dom.js';
-import { ago, errorInWords, testInWords } from './words.js';
+import { ago, errorInWords, fieldMessage, testInWords } from './words.js';
 
 const FIELDS = ['api_key', 'model', 'base_url'];
+const LABELS = { api_key: 'The key', model: 'The model', base_url: 'The base URL' };
 
 export class ProviderCard {
   #provider;
@@ -16,6 +17,8 @@ export class ProviderCard {
   #models = new Set();
   /** Model and base URL as last filled in from the stored config, to tell user edits apart. */
   #shown = { model: '', base_url: '' };
+  /** Whether the form of a provider without settings was opened. */
+  #open = false;
   #ui = {};
 
   /**
@@ -46,7 +49,7 @@ export class ProviderCard {
       body: uid(`${p.id}-body`),
       models: uid(`${p.id}-models`),
     };
-    ui.name = h('h4', { id: ids.name, class: 'card-title', text: p.name || p.id });
+    ui.name = h('h4', { id: ids.name, class: 'card-title', tabindex: '-1', text: p.name || p.id });
     ui.badgeDefault = h('span', { class: 'badge badge-default', text: 'Default' });
     ui.badgeOff = h('span', { class: 'badge badge-off', text: 'Disabled' });
     ui.summary = h('p', { class: 'summary' });
@@ -56,7 +59,7 @@ export class ProviderCard {
       class: 'toggle',
       'aria-expanded': 'false',
       'aria-controls': ids.body,
-      onclick: () => this.#expand(ui.toggle.getAttribute('aria-expanded') !== 'true'),
+      onclick: () => this.#expand(!this.#open),
     });
 
     const field = (name, label, input, help) => {
@@ -122,14 +125,10 @@ export class ProviderCard {
     this.el = h(
       'li',
       { class: 'card', dataset: { provider: p.id } },
-      h(
-        'div',
-        { class: 'card-head' },
-        h('div', { class: 'card-heading' }, ui.name, ui.badgeDefault, ui.badgeOff),
-        ui.toggle,
-      ),
+      h('div', { class: 'card-heading' }, ui.name, ui.badgeDefault, ui.badgeOff),
       ui.summary,
       ui.lastTest,
+      ui.toggle,
       ui.body,
     );
   }
@@ -167,8 +166,11 @@ export class ProviderCard {
     this.#fillModels();
 
     ui.toggle.hidden = configured;
-    ui.toggle.textContent = p.requires_api_key ? `Add ${p.name || p.id} key` : `Set up ${p.name || p.id}`;
-    if (configured) this.#expand(true, false);
+    ui.toggle.replaceChildren(
+      p.requires_api_key ? 'Add key' : 'Set up',
+      h('span', { class: 'sr-only', text: ` for ${p.name || p.id}` }),
+    );
+    this.#expand(configured || this.#open, false);
     ui.actions.hidden = !configured;
     if (configured) {
       ui.setDefault.disabled = config.is_default || !config.enabled;
@@ -185,7 +187,8 @@ export class ProviderCard {
         h(
           'span',
           { class: 'mask', dataset: { last4: config.api_key_last_4 } },
-          h('span', { class: 'sr-only', text: 'Key ending in ' }),
+          'Key ',
+          h('span', { class: 'sr-only', text: 'ending in ' }),
           h('span', { 'aria-hidden': 'true', text: '••••' }),
           config.api_key_last_4,
         ),
@@ -206,6 +209,7 @@ export class ProviderCard {
 
   #expand(open, focus = true) {
     const ui = this.#ui;
+    if (!this.#config) this.#open = open;
     ui.toggle.setAttribute('aria-expanded', String(open));
     ui.body.hidden = !open;
     if (open && focus) ui.api_key.input.focus();
@@ -224,7 +228,7 @@ export class ProviderCard {
     const name = FIELDS.includes(error.field) ? error.field : fallbackField;
     if (name && !error.unreachable && error.status !== 401) {
       const { input, error: slot } = this.#ui[name];
-      say(slot, error.message ? error.message[0].toUpperCase() + error.message.slice(1) : 'Invalid value');
+      say(slot, fieldMessage(error.message, name, LABELS[name]));
       input.setAttribute('aria-invalid', 'true');
       input.focus();
     } else {
@@ -232,6 +236,10 @@ export class ProviderCard {
     }
   }
 
+  /**
+   * Runs an action with `button` busy, shows its error, and keeps the keyboard focus in the
+   * card (a disabled button or a card moving between lists would otherwise drop it).
+   */
   async #run(button, work) {
     this.#clearErrors();
     try {
@@ -242,6 +250,11 @@ export class ProviderCard {
       if (error.status === 409 || error.status === 404) await this.#hooks.changed().catch(() => {});
     }
     this.update(this.#config);
+    const focused = this.el.getRootNode().activeElement;
+    if (this.el.isConnected && (!focused || focused === document.body)) {
+      const target = [button, this.#ui.toggle].find((b) => b.offsetParent !== null && !b.disabled) ?? this.#ui.name;
+      target.focus();
+    }
   }
 
   #save() {
@@ -340,8 +353,8 @@ export class ProviderCard {
       await this.#settings.remove(this.#config.id);
       ui.result.textContent = '';
       ui.api_key.input.value = '';
+      this.#open = false;
       this.update(null, { reset: true });
-      this.#expand(false, false);
       await this.#hooks.changed();
       ui.toggle.focus();
     });

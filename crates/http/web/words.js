@@ -65,7 +65,7 @@ export function testInWords(result) {
 /** The message for an API error that concerns no particular field. */
 export function errorInWords(error) {
   if (error.unreachable) {
-    return `${error.message}. If this page is on another site, the service must allow its origin (LLM_SETTINGS_CORS_ORIGINS).`;
+    return `${capitalize(error.message)}. If this page is on another site, the service must allow its origin (LLM_SETTINGS_CORS_ORIGINS).`;
   }
   if (error.status === 401) return 'The token was refused (missing, expired or invalid). Sign in again.';
   if (error.status === 403) return `Not allowed: ${error.message}`;
@@ -74,4 +74,11 @@ export function errorInWords(error) {
 
 export function capitalize(text) {
   return text ? text[0].toUpperCase() + text.slice(1) : text;
+}
+
+/** An error message for the field it is shown next to: "base_url must …" → "The base URL must …". */
+export function fieldMessage(message, field, label) {
+  if (!message) return 'Invalid value.';
+  if (label && message.startsWith(`${field} `)) return `${label}${message.slice(field.length)}`;
+  return capitalize(message);
 }
