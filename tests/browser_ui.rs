@@ -18,7 +18,7 @@ use std::process::Command;
 use serde_json::{json, Value};
 
 use llm_settings_fake_provider::{Behaviour, FakeProvider};
-use support::{Backend, Service};
+use support::{assert_absent, Backend, Service};
 
 /// The instance the admin token manages and the user token belongs to.
 const INSTANCE: &str = "acme";
@@ -89,6 +89,9 @@ async fn run_browser(tools: &Tools, scenario: &str, mut config: Value, service: 
         "browser scenario {scenario} failed:\n{stdout}\n{stderr}\n--- service log (tail) ---\n{}",
         tail(&service.logs(), 40)
     );
+    let logs = service.logs();
+    assert_absent(REFUSED_KEY, logs.as_bytes(), "the service log");
+    assert_absent(&Behaviour::Valid.key(), logs.as_bytes(), "the service log");
 }
 
 fn tail(text: &str, lines: usize) -> String {

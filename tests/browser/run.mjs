@@ -121,6 +121,23 @@ async function openBrowser(allowedOrigins) {
   return { context, record, close };
 }
 
+/** Runs `body` with a fresh browser; on failure saves the last page as failed-<scenario>.png. */
+async function withBrowser(allowedOrigins, body) {
+  const browser = await openBrowser(allowedOrigins);
+  try {
+    await body(browser);
+  } catch (error) {
+    const page = browser.context.pages().at(-1);
+    if (page) {
+      await mkdir(config.screenshots, { recursive: true });
+      await page.screenshot({ path: path.join(config.screenshots, `failed-${config.scenario}.png`), fullPage: true }).catch(() => {});
+    }
+    throw error;
+  } finally {
+    await browser.close();
+  }
+}
+
 /** The requests went only to allowed origins, and no planted secret left the service. */
 async function checkTraffic(record, page, secrets) {
   await Promise.all(record.pending);
@@ -178,8 +195,7 @@ const card = (page, provider) => page.locator(`li.card[data-provider="${provider
 // ---- Scenarios ----
 
 async function userScenario() {
-  const { context, record, close } = await openBrowser([config.service]);
-  try {
+  await withBrowser([config.service], async ({ context, record }) => {
     const page = await context.newPage();
     await page.goto(`${config.service}/settings/#token=${config.tokens.user}`);
     await page.getByRole('heading', { name: 'Your keys' }).waitFor({ timeout: TIMEOUT });
@@ -294,16 +310,18 @@ async function userScenario() {
     step('a task assignment removed');
 
     await checkTraffic(record, page, config.keys);
-  } finally {
-    await close();
-  }
+  });
 }
 
 async function adminScenario() {
-  const { context, record, close } = await openBrowser([config.service]);
-  try {
+  await withBrowser([config.service], async ({ context, record }) => {
     const page = await context.newPage();
     await page.goto(`${config.service}/settings/`);
+    // A token the service refuses sends the person back to the sign-in with a reason.
+    await page.getByLabel('Access token').fill('not-a-valid-token');
+    await page.keyboard.press('Enter');
+    await hasText(page.locator('#token-error'), 'refused the token', 'a refused token is explained at the sign-in');
+    step('a refused token: back to the sign-in, which says why');
     // The sign-in field, by keyboard.
     await page.getByLabel('Access token').fill(config.tokens.admin);
     await page.keyboard.press('Enter');
@@ -366,16 +384,20 @@ async function adminScenario() {
     const global = (await api('GET', '/global/llm-settings', config.tokens.superadmin)).body.configs;
     check(global.length === 1 && global[0].provider === 'openai', `the global config was saved: ${JSON.stringify(global)}`);
     step('a superadmin saved a deployment key');
+
+    await superPage.getByRole('tab', { name: 'Other instance' }).click();
+    const other = superPage.getByRole('tabpanel', { name: 'Other instance' });
+    await other.getByLabel('Instance id').fill('acme');
+    await other.getByRole('button', { name: 'Open' }).click();
+    await hasText(other.locator('li.card[data-provider="openai"] .summary'), 'gpt-4o', 'a superadmin opens any instance');
+    step('a superadmin opens an instance by its id');
     await checkTraffic(record, superPage, config.keys);
-  } finally {
-    await close();
-  }
+  });
 }
 
 async function embedScenario() {
   const allowed = !config.refusing;
-  const { context, record, close } = await openBrowser([config.service, config.host]);
-  try {
+  await withBrowser([config.service, config.host], async ({ context, record }) => {
     const page = await context.newPage();
     await page.goto(`${config.host}/host.html?svc=${encodeURIComponent(config.service)}#token=${config.tokens.user}`);
     await page.getByRole('heading', { name: 'Host application' }).waitFor({ timeout: TIMEOUT });
@@ -402,9 +424,7 @@ async function embedScenario() {
       step(`without CORS: refused, and the component says so ("${(await textOf(alert)).slice(0, 60)}…")`);
     }
     await checkTraffic(record, page, config.keys);
-  } finally {
-    await close();
-  }
+  });
 }
 
 const scenarios = { user: userScenario, admin: adminScenario, embed: embedScenario };
@@ -416,5 +436,6 @@ try {
   console.log(`scenario ${config.scenario}: passed`);
 } catch (error) {
   console.log(`not ok - ${error instanceof Failure ? error.message : error.stack}`);
+  console.log(`(the page as it was: ${path.join(config.screenshots, `failed-${config.scenario}.png`)})`);
   process.exit(1);
 }

@@ -176,7 +176,6 @@ export class ProviderCard {
       ui.setDefault.disabled = config.is_default || !config.enabled;
       ui.setDefault.textContent = config.is_default ? 'Default' : 'Make default';
       ui.enable.textContent = config.enabled ? 'Disable' : 'Enable';
-      ui.enable.setAttribute('aria-pressed', String(!config.enabled));
     }
   }
 
