@@ -9,6 +9,9 @@ import { ago, errorInWords, fieldMessage, testInWords } from './words.js';
 const FIELDS = ['api_key', 'model', 'base_url'];
 const LABELS = { api_key: 'The key', model: 'The model', base_url: 'The base URL' };
 
+/** Button content: the visible words, then which provider for screen readers (every card has a "Save"). */
+const named = (visible, hidden) => [visible, h('span', { class: 'sr-only', text: hidden })];
+
 export class ProviderCard {
   #provider;
   #settings;
@@ -100,8 +103,9 @@ export class ProviderCard {
       }),
       'For an OpenAI-compatible gateway or proxy; empty means the provider\'s own endpoint.',
     );
-    ui.save = h('button', { type: 'submit', class: 'primary', text: 'Save' });
-    ui.test = h('button', { type: 'button', text: 'Test connection', onclick: () => this.#test() });
+    const name = p.name || p.id;
+    ui.save = h('button', { type: 'submit', class: 'primary' }, named('Save', ` ${name} settings`));
+    ui.test = h('button', { type: 'button', onclick: () => this.#test() }, named('Test connection', ` to ${name}`));
     ui.formError = h('p', { class: 'form-error', role: 'alert', hidden: true });
     ui.result = h('p', { class: 'test-result', role: 'status' });
     ui.form = h(
@@ -116,9 +120,9 @@ export class ProviderCard {
       ui.result,
     );
 
-    ui.setDefault = h('button', { type: 'button', text: 'Make default', onclick: () => this.#makeDefault() });
+    ui.setDefault = h('button', { type: 'button', onclick: () => this.#makeDefault() });
     ui.enable = h('button', { type: 'button', onclick: () => this.#toggleEnabled() });
-    ui.remove = h('button', { type: 'button', class: 'danger', text: 'Delete', onclick: () => this.#remove() });
+    ui.remove = h('button', { type: 'button', class: 'danger', onclick: () => this.#remove() }, named('Delete', ` ${name} settings`));
     ui.actions = h('div', { class: 'buttons actions' }, ui.setDefault, ui.enable, ui.remove);
     ui.body = h('div', { id: ids.body, class: 'card-body' }, ui.form, ui.actions);
 
@@ -174,8 +178,9 @@ export class ProviderCard {
     ui.actions.hidden = !configured;
     if (configured) {
       ui.setDefault.disabled = config.is_default || !config.enabled;
-      ui.setDefault.textContent = config.is_default ? 'Default' : 'Make default';
-      ui.enable.textContent = config.enabled ? 'Disable' : 'Enable';
+      const name = p.name || p.id;
+      ui.setDefault.replaceChildren(...named(config.is_default ? 'Default' : 'Make default', `: ${name}`));
+      ui.enable.replaceChildren(...named(config.enabled ? 'Disable' : 'Enable', ` ${name}`));
     }
   }
 
@@ -223,8 +228,8 @@ export class ProviderCard {
   }
 
   /** Shows an API error next to the field it concerns, else under the form. */
-  #showError(error, fallbackField = null) {
-    const name = FIELDS.includes(error.field) ? error.field : fallbackField;
+  #showError(error) {
+    const name = FIELDS.includes(error.field) ? error.field : null;
     if (name && !error.unreachable && error.status !== 401) {
       const { input, error: slot } = this.#ui[name];
       say(slot, fieldMessage(error.message, name, LABELS[name]));
