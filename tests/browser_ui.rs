@@ -271,7 +271,7 @@ async fn settings_page_is_served_with_strict_headers() {
     let root = client.get(format!("{}/", svc.base)).send().await.unwrap();
     assert!(
         root.status().is_redirection(),
-        "/ answers {}",
+        "/ answers {}: the settings page is not served (crates/http/web/SERVING.md says how)",
         root.status()
     );
     assert_eq!(root.headers()["location"], "/settings/");

@@ -427,11 +427,21 @@ async function embedScenario() {
   });
 }
 
+/** The service serves the component; says so plainly when it does not. */
+async function requireServed() {
+  const response = await fetch(`${config.service}/settings/llm-settings.js`).catch(() => ({ status: 0 }));
+  check(
+    response.status === 200,
+    `GET /settings/llm-settings.js answered ${response.status}: this service does not serve the settings page (crates/http/web/SERVING.md says how it must)`,
+  );
+}
+
 const scenarios = { user: userScenario, admin: adminScenario, embed: embedScenario };
 
 try {
   const run = scenarios[config.scenario];
   if (!run) throw new Failure(`unknown scenario ${config.scenario}`);
+  await requireServed();
   await run();
   console.log(`scenario ${config.scenario}: passed`);
 } catch (error) {
