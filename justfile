@@ -2,7 +2,7 @@
 
 # Run every test (the same command CI runs).
 test:
-    cargo test --workspace
+    bash scripts/test
 
 # Lints as CI runs them.
 lint:

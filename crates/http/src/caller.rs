@@ -11,8 +11,8 @@ use actix_web::{FromRequest, HttpRequest};
 
 use llm_settings_domain::{
     Actor, Catalog, ConfigId, ConfigPatch, ConnectionTest, ConnectionTestResult, InstanceId, Owner,
-    ProviderConfig, ProviderId, Role, SettingsService, SettingsUpdate, SettingsView,
-    TaskAssignment, UpsertRequest,
+    ProviderConfig, ProviderId, Resolution, Role, SettingsService, SettingsUpdate, SettingsView,
+    TaskAssignment, TaskName, UpsertRequest,
 };
 
 use crate::auth::authenticate;
@@ -84,6 +84,30 @@ impl OwnerRule for ClaimInstance {
                 "this API acts on the instance named in the token's `instance` claim; the token has none",
             )
         })
+    }
+}
+
+/// The owner the native API's path names: the caller (`/users/me/…`), the instance
+/// (`/instances/{instance_id}/…`) or the deployment (`/global/…`). The domain decides whether
+/// the caller may act on it (admins their instance, superadmins any).
+#[derive(Debug)]
+pub enum PathOwner {}
+
+/// Path segment naming the instance of the instance-scoped native API.
+pub const INSTANCE_SEGMENT: &str = "instance_id";
+
+impl OwnerRule for PathOwner {
+    fn owner(actor: &Actor, req: &HttpRequest) -> Result<Owner, ApiError> {
+        let path = req.path();
+        if path.starts_with("/global/") || path == "/global" {
+            return Ok(Owner::Global);
+        }
+        match req.match_info().get(INSTANCE_SEGMENT) {
+            Some(raw) => InstanceId::parse(raw).map(Owner::Instance).map_err(|_| {
+                ApiError::not_found("no such instance: the path does not name a valid instance id")
+            }),
+            None => Ok(actor.user_owner()),
+        }
     }
 }
 
@@ -243,6 +267,26 @@ impl<R> Caller<R> {
             .service()
             .task_assignments(&self.actor, &self.owner)
             .await?)
+    }
+
+    /// Removes the owner's assignment of a task.
+    pub async fn delete_task(&self, task: &TaskName) -> Result<(), ApiError> {
+        let deleted = self
+            .service()
+            .delete_task_assignment(&self.actor, &self.owner, task);
+        Ok(deleted.await?)
+    }
+
+    /// What a call would use for the owner (without the key).
+    pub async fn effective(
+        &self,
+        task: Option<TaskName>,
+        provider: Option<ProviderId>,
+    ) -> Result<Resolution, ApiError> {
+        let view = self
+            .service()
+            .effective(&self.actor, &self.owner, task, provider);
+        Ok(view.await?)
     }
 
     /// Saves task assignments of the owner; returns all of them.

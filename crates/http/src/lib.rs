@@ -7,12 +7,14 @@
 pub mod auth;
 pub mod body;
 pub mod caller;
+pub mod cors;
 pub mod error;
 pub mod naming;
 pub mod request_id;
 mod service_routes;
 pub mod surface;
 pub mod surfaces;
+pub mod web;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,9 +26,11 @@ use actix_web::middleware::from_fn;
 use actix_web::web::Data;
 use actix_web::App;
 use async_trait::async_trait;
-use utoipa::openapi::path::Operation;
+use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn};
+use utoipa::openapi::schema::ObjectBuilder;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::tag::TagBuilder;
+use utoipa::openapi::Required;
 use utoipa::openapi::{Components, ContentBuilder, InfoBuilder, OpenApi, Ref, ResponseBuilder};
 use utoipa::ToSchema;
 use utoipa_actix_web::{AppExt, UtoipaApp};
@@ -51,6 +55,8 @@ pub struct AppState {
     pub readiness: Arc<dyn Readiness>,
     /// How long a client may take to send a request body.
     pub request_timeout: Duration,
+    /// Origins whose pages may call the API from a browser.
+    pub cors_origins: cors::CorsOrigins,
 }
 
 impl std::fmt::Debug for AppState {
@@ -108,6 +114,27 @@ fn document_operation(surface: &Surface, op: &mut Operation) {
         op.operation_id = Some(format!("{}_{id}", surface.operation_prefix));
     }
     op.tags = Some(vec![surface.tag.to_owned()]);
+    for name in surface.prefix_params() {
+        let parameters = op.parameters.get_or_insert_with(Vec::new);
+        if parameters.iter().all(|p| p.name != name) {
+            parameters.insert(
+                0,
+                ParameterBuilder::new()
+                    .name(name)
+                    .parameter_in(ParameterIn::Path)
+                    .required(Required::True)
+                    .description(Some("The tenant instance"))
+                    .schema(Some(
+                        ObjectBuilder::new()
+                            .schema_type(utoipa::openapi::schema::Type::String)
+                            .min_length(Some(1))
+                            .max_length(Some(255))
+                            .pattern(Some(r"^[^\s/]+$")),
+                    ))
+                    .build(),
+            );
+        }
+    }
     if surface.needs_token() {
         op.security = Some(vec![SecurityRequirement::new(
             "bearer",
@@ -222,8 +249,10 @@ pub fn app(
         .app_data(Data::new(table))
         .service(service_routes::openapi_json)
         .service(service_routes::docs)
+        .configure(web::routes)
         .default_service(actix_web::web::to(service_routes::not_found))
         .wrap(from_fn(surface::render_errors))
+        .wrap(from_fn(cors::cors))
         .wrap(from_fn(request_id::seed_paths))
         .wrap(from_fn(request_id::request_id))
 }

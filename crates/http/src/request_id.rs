@@ -76,7 +76,9 @@ const SLASHED: [&str; 1] = ["/llm-config/"];
 /// a trailing slash (`/llm-config` is `/llm-config/`, `/users/me/llm-settings/` is
 /// `/users/me/llm-settings`).
 fn canonical_path(path: &str) -> Option<String> {
-    if SLASHED.contains(&path) {
+    // The page's paths and gateway paths (the provider's own) are taken as they come.
+    if SLASHED.contains(&path) || crate::web::is_page_path(path) || path.starts_with("/v1/gateway/")
+    {
         return None;
     }
     if let Some(slashed) = SLASHED.iter().find(|s| s.trim_end_matches('/') == path) {

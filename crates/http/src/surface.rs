@@ -66,6 +66,45 @@ pub const NATIVE: Surface = Surface {
     routes: surfaces::native::routes,
 };
 
+/// `/instances/{instance_id}/llm-settings`: the native operations on an instance's configs.
+pub const INSTANCE_SETTINGS: Surface = Surface {
+    prefix: "/instances/{instance_id}/llm-settings",
+    tag: "Instance LLM settings",
+    description: "The native API's operations on a tenant instance's provider configs and task assignments. Role `admin` with that `instance` claim, or `superadmin`; `read` scope to read, `write` to change or test.",
+    operation_prefix: "instance",
+    shape: Shape::DetailCode,
+    forbidden: "Not an admin of this instance nor a superadmin, or the token lacks the `read` scope (to read) or `write` scope (to change or test)",
+    names: SINGLE_KEY,
+    routes: surfaces::native::routes,
+};
+
+/// `/global/llm-settings`: the native operations on the deployment's configs.
+pub const GLOBAL_SETTINGS: Surface = Surface {
+    prefix: "/global/llm-settings",
+    tag: "Global LLM settings",
+    description: "The native API's operations on the deployment-wide provider configs and task assignments. Role `superadmin`; `read` scope to read, `write` to change or test.",
+    operation_prefix: "global",
+    shape: Shape::DetailCode,
+    forbidden: "Not a superadmin, or the token lacks the `read` scope (to read) or `write` scope (to change or test)",
+    names: SINGLE_KEY,
+    routes: surfaces::native::routes,
+};
+
+/// `/v1/credentials`: resolution of a call's credential for trusted backends.
+pub const CREDENTIALS: Surface = Surface {
+    prefix: "/v1/credentials",
+    tag: "Credential resolution",
+    description: "Which provider, model, endpoint and credential a call on behalf of a user (in an instance) uses, with the credential in plaintext. Role `service` only; errors are `{\"detail\", \"error_code\"}`.",
+    operation_prefix: "credentials",
+    shape: Shape::DetailCode,
+    forbidden: "Not a service token",
+    names: Naming::Catalog {
+        single_key: false,
+        leading: &[],
+    },
+    routes: surfaces::credentials::routes,
+};
+
 /// `/llm-config/` (seed 001).
 pub const ADMIN: Surface = Surface {
     prefix: "/llm-config",
@@ -147,8 +186,11 @@ pub const SERVICE: Surface = Surface {
 };
 
 /// Every surface, in the document's order; [`SERVICE`] answers the rest.
-pub const SURFACES: [&Surface; 6] = [
+pub const SURFACES: [&Surface; 9] = [
     &NATIVE,
+    &INSTANCE_SETTINGS,
+    &GLOBAL_SETTINGS,
+    &CREDENTIALS,
     &ADMIN,
     &PROVIDER_KEYS,
     &PROVIDER_CONFIG,
@@ -163,13 +205,31 @@ impl Surface {
         !self.prefix.is_empty()
     }
 
-    /// The surface a request path belongs to.
+    /// The surface a request path (or a documented path template) belongs to.
     pub fn of_path(path: &str) -> &'static Surface {
         SURFACES
             .iter()
-            .find(|s| !s.prefix.is_empty() && path.starts_with(s.prefix))
+            .find(|s| !s.prefix.is_empty() && s.owns(path))
             .copied()
             .unwrap_or(&SERVICE)
+    }
+
+    /// Whether `path` starts with the prefix, a `{segment}` of the prefix matching any one
+    /// segment.
+    fn owns(&self, path: &str) -> bool {
+        let mut path_segments = path.split('/');
+        self.prefix.split('/').all(|expected| {
+            path_segments.next().is_some_and(|actual| {
+                actual == expected || (expected.starts_with('{') && !actual.is_empty())
+            })
+        })
+    }
+
+    /// The path parameters of the prefix (`instance_id`).
+    pub fn prefix_params(&self) -> impl Iterator<Item = &'static str> {
+        self.prefix
+            .split('/')
+            .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
     }
 }
 

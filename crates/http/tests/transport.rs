@@ -57,6 +57,7 @@ fn state(configs: MockConfigRepository, ready: bool) -> Data<AppState> {
         auth: Authenticator::hs256(SECRET, None, None).unwrap(),
         readiness: Arc::new(Ready(ready)),
         request_timeout: std::time::Duration::from_secs(5),
+        cors_origins: Default::default(),
     })
 }
 

@@ -237,9 +237,11 @@ export class OwnerView {
   }
 
   #taskError(error) {
-    const slot = this.#ui[`task_${error.field}`];
+    // The API names a field of the saved list (`assignments[0].task`); the form has one item.
+    const field = (error.field || '').replace(/^assignments\[\d+\]\./, '');
+    const slot = this.#ui[`task_${field}`];
     if (slot && error.status && error.status !== 401) {
-      say(slot.error, fieldMessage(error.message, error.field, `The ${error.field}`));
+      say(slot.error, fieldMessage(error.message, field, `The ${field}`));
       slot.input.setAttribute('aria-invalid', 'true');
       slot.input.focus();
     } else {

@@ -65,7 +65,11 @@ async fn write_batches(
         let count = batch.len() as u64;
         if let Err(err) = log.record_many(batch).await {
             dropped.fetch_add(count, Ordering::Relaxed);
-            tracing::warn!(code = err.code(), count, "gateway audit events not recorded");
+            tracing::warn!(
+                code = err.code(),
+                count,
+                "gateway audit events not recorded"
+            );
         }
     }
 }

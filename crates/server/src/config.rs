@@ -103,20 +103,43 @@ pub struct Config {
     #[arg(long, global = true, env = "LLM_SETTINGS_LOCAL_PROVIDER_HOSTS")]
     pub local_provider_hosts: Option<String>,
     /// Gateway: milliseconds to connect to a provider
-    #[arg(long, global = true, env = "LLM_SETTINGS_GATEWAY_CONNECT_TIMEOUT_MS", default_value = "10000")]
+    #[arg(
+        long,
+        global = true,
+        env = "LLM_SETTINGS_GATEWAY_CONNECT_TIMEOUT_MS",
+        default_value = "10000"
+    )]
     pub gateway_connect_timeout_ms: String,
     /// Gateway: milliseconds until the provider's first byte
-    #[arg(long, global = true, env = "LLM_SETTINGS_GATEWAY_FIRST_BYTE_TIMEOUT_MS", default_value = "300000")]
+    #[arg(
+        long,
+        global = true,
+        env = "LLM_SETTINGS_GATEWAY_FIRST_BYTE_TIMEOUT_MS",
+        default_value = "300000"
+    )]
     pub gateway_first_byte_timeout_ms: String,
     /// Gateway: milliseconds allowed between two chunks of an answer
-    #[arg(long, global = true, env = "LLM_SETTINGS_GATEWAY_IDLE_TIMEOUT_MS", default_value = "120000")]
+    #[arg(
+        long,
+        global = true,
+        env = "LLM_SETTINGS_GATEWAY_IDLE_TIMEOUT_MS",
+        default_value = "120000"
+    )]
     pub gateway_idle_timeout_ms: String,
     /// Gateway: milliseconds one call may last in all
-    #[arg(long, global = true, env = "LLM_SETTINGS_GATEWAY_TOTAL_TIMEOUT_MS", default_value = "900000")]
+    #[arg(
+        long,
+        global = true,
+        env = "LLM_SETTINGS_GATEWAY_TOTAL_TIMEOUT_MS",
+        default_value = "900000"
+    )]
     pub gateway_total_timeout_ms: String,
     /// Gateway: largest request body, in bytes
     #[arg(long, global = true, env = "LLM_SETTINGS_GATEWAY_MAX_BODY_BYTES", default_value_t = 20 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1..=1_073_741_824))]
     pub gateway_max_body_bytes: u64,
+    /// Comma-separated origins whose pages may call the API from a browser (an application embedding the settings component), e.g. https://app.example.com [default: none]
+    #[arg(long, global = true, env = "LLM_SETTINGS_CORS_ORIGINS")]
+    pub cors_origins: Option<String>,
     /// Days audit events are kept; older ones are pruned in the background
     #[arg(long, global = true, env = "LLM_SETTINGS_AUDIT_RETENTION_DAYS", default_value_t = 90, value_parser = clap::value_parser!(u32).range(1..=36_500))]
     pub audit_retention_days: u32,
@@ -172,6 +195,7 @@ impl Config {
         self.jwt_audience = text(self.jwt_audience);
         self.probe_allow_hosts = text(self.probe_allow_hosts);
         self.local_provider_hosts = text(self.local_provider_hosts);
+        self.cors_origins = text(self.cors_origins);
         self.providers = self
             .providers
             .filter(|p| p.iter().any(|v| !v.trim().is_empty()));

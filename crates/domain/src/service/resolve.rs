@@ -88,7 +88,8 @@ impl ResolvedCredential {
 impl ResolveRequest {
     /// The owners to search, most specific first.
     pub fn chain(&self) -> Result<Vec<Owner>> {
-        if self.user.is_none() && self.instance.is_none() {
+        let only_global = self.sources.as_deref() == Some(&[OwnerKind::Global]);
+        if self.user.is_none() && self.instance.is_none() && !only_global {
             return Err(Error::invalid(
                 "user",
                 "name the user or the instance the call is made for (or both)",
@@ -238,20 +239,29 @@ impl SettingsService {
         result
     }
 
-    /// What a call of this user (in the instance of their token, if any) would use, without
-    /// the key: for settings pages. Needs the `read` scope.
+    /// What a call would use, without the key, for settings pages (scope `read` on `owner`):
+    /// for the caller's own settings, a call of theirs (in the instance of their token, if
+    /// any); for an instance, a call made in it by a user without a key of their own; for the
+    /// deployment, the global configs alone.
     pub async fn effective(
         &self,
         actor: &Actor,
+        owner: &Owner,
         task: Option<TaskName>,
         provider: Option<ProviderId>,
     ) -> Result<Resolution> {
-        actor.authorize(&actor.user_owner(), Access::Read)?;
+        actor.authorize(owner, Access::Read)?;
+        let (user, instance, sources) = match owner {
+            Owner::User(user) => (Some(user.clone()), actor.instance.clone(), None),
+            Owner::Instance(instance) => (None, Some(instance.clone()), None),
+            Owner::Global => (None, None, Some(vec![OwnerKind::Global])),
+        };
         let request = ResolveRequest {
-            user: Some(actor.subject.clone()),
-            instance: actor.instance.clone(),
+            user,
+            instance,
             task,
             provider,
+            sources,
             ..ResolveRequest::default()
         };
         self.resolution(&request).await

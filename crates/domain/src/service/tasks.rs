@@ -7,7 +7,7 @@ use crate::actor::{Access, Actor};
 use crate::audit::{AuditAction, AuditOutcome};
 use crate::error::{Error, Result};
 use crate::owner::Owner;
-use crate::task::TaskAssignment;
+use crate::task::{TaskAssignment, TaskName};
 
 /// Most assignments accepted in one request.
 pub const MAX_ASSIGNMENTS: usize = 200;
@@ -64,5 +64,34 @@ impl SettingsService {
         .await;
         result?;
         self.ports.tasks.list(owner).await
+    }
+
+    /// Removes the owner's assignment of `task`; `NotFound` when there is none.
+    pub async fn delete_task_assignment(
+        &self,
+        actor: &Actor,
+        owner: &Owner,
+        task: &TaskName,
+    ) -> Result<()> {
+        actor.authorize(owner, Access::Write)?;
+        let result = match self.ports.tasks.delete(owner, task).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(Error::NotFound(format!("task assignment {task}"))),
+            Err(err) => Err(err),
+        };
+        let outcome = match &result {
+            Ok(()) => AuditOutcome::Success,
+            Err(e) => AuditOutcome::Failure(e.code().to_owned()),
+        };
+        self.audit(
+            actor,
+            owner,
+            None,
+            None,
+            AuditAction::TaskAssignments,
+            outcome,
+        )
+        .await;
+        result
     }
 }

@@ -293,3 +293,39 @@ mod tests {
         );
     }
 }
+
+/// A query string of type `T`: unknown or malformed parameters answer 400 naming the
+/// parameter (its value is never repeated).
+#[derive(Debug)]
+pub struct Query<T>(pub T);
+
+impl<T> Query<T> {
+    /// The parsed query.
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T: DeserializeOwned> FromRequest for Query<T> {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let parsed = actix_web::web::Query::<T>::from_query(req.query_string())
+            .map(|q| Self(q.into_inner()))
+            .map_err(|_| {
+                let names: Vec<String> = req
+                    .query_string()
+                    .split('&')
+                    .filter_map(|pair| pair.split('=').next())
+                    .filter(|name| !name.is_empty())
+                    .map(shown)
+                    .collect();
+                ApiError::invalid(format!(
+                    "the query parameters ({}) are not the ones this operation takes, or a value is malformed",
+                    names.join(", ")
+                ))
+            });
+        std::future::ready(parsed)
+    }
+}

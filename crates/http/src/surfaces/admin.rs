@@ -12,8 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use llm_settings_domain::{
-    BaseUrl, ConfigPatch, ConnectionTest, ModelName, Owner, Patch, ProviderConfig,
-    SecretValue,
+    BaseUrl, ConfigPatch, ConnectionTest, ModelName, Owner, Patch, ProviderConfig, SecretValue,
 };
 
 use super::{double_option, patch, Answer, Reply};

@@ -2,9 +2,11 @@
 
 pub mod admin;
 pub mod app_settings;
+pub mod credentials;
 pub mod native;
 pub mod provider_config;
 pub mod provider_keys;
+pub mod tasks;
 
 use actix_web::HttpRequest;
 use serde::{Deserialize, Deserializer};

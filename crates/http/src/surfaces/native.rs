@@ -1,30 +1,38 @@
-//! The user BYOK settings API, `/users/me/llm-settings`: the calling user's provider configs.
+//! The native settings API: `/users/me/llm-settings` (the calling user's provider configs, seed
+//! 000), and the same operations on an instance's configs (`/instances/{instance_id}/llm-settings`,
+//! its admins and superadmins) and on the deployment's (`/global/llm-settings`, superadmins).
 
 use std::collections::BTreeMap;
 
 use actix_web::web::Json;
-use actix_web::{delete, get, patch, post, HttpResponse};
+use actix_web::{delete, get, patch, post, put, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use llm_settings_domain::{
     BaseUrl, ConfigId, ConfigPatch, ConnectionTest, ModelName, ProviderConfig, SecretValue,
+    TaskName,
 };
 
-use crate::error::ApiError;
+use super::tasks::{assignments, TaskAssignmentsRequest, TaskAssignmentsResponse};
 use super::{double_option, patch, Answer, Reply};
 use crate::body::JsonBody;
-use crate::caller::{Caller, OwnUser, Segment};
+use crate::caller::{Caller, FromSegment, PathOwner, Segment};
+use crate::error::ApiError;
 use crate::naming::ProviderNames;
 use crate::surface::{DetailCodeError, NATIVE};
 
-/// The calling user, acting on their own settings.
-type Me = Caller<OwnUser>;
+/// The caller, acting on the owner the path names (themselves, an instance, the deployment).
+type Me = Caller<PathOwner>;
 
-/// The routes of this surface.
+/// The routes of this surface (fixed paths before `/{config_id}`).
 pub fn routes(config: &mut ServiceConfig<'_>) {
     config
+        .service(effective)
+        .service(get_task_assignments)
+        .service(save_task_assignments)
+        .service(delete_task_assignment)
         .service(list_providers)
         .service(test_connection)
         .service(list_configs)
@@ -377,4 +385,124 @@ async fn test_connection(
         failure: outcome.failure.map(|f| f.as_str().to_owned()),
         retry_after_seconds: outcome.retry_after_secs,
     }))
+}
+
+/// Which credential is used: the owner whose config it is.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EffectiveSource {
+    /// `user`, `instance` or `global`.
+    #[schema(example = "instance")]
+    pub owner: String,
+    /// The instance, when the config is an instance's.
+    #[schema(example = "acme")]
+    pub instance_id: Option<String>,
+    #[schema(example = 12)]
+    pub config_id: i64,
+}
+
+/// What a call would use (never the key).
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"provider": "openai", "model": "gpt-4o-mini", "base_url": "https://api.openai.com/v1", "source": {"owner": "instance", "instance_id": "acme", "config_id": 12}, "task": "summarize"}))]
+pub struct EffectiveResponse {
+    pub provider: String,
+    pub model: Option<String>,
+    pub base_url: Option<String>,
+    pub source: EffectiveSource,
+    /// The task whose assignment picked provider and model.
+    pub task: Option<String>,
+}
+
+impl From<llm_settings_domain::Resolution> for EffectiveResponse {
+    fn from(r: llm_settings_domain::Resolution) -> Self {
+        Self {
+            provider: r.provider.to_string(),
+            model: r.model,
+            base_url: r.base_url,
+            source: EffectiveSource {
+                owner: r.source.owner.kind().as_str().to_owned(),
+                instance_id: match &r.source.owner {
+                    llm_settings_domain::Owner::Instance(id) => Some(id.to_string()),
+                    _ => None,
+                },
+                config_id: r.source.config_id.0,
+            },
+            task: r.task.map(|t| t.to_string()),
+        }
+    }
+}
+
+/// Query of the effective view.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct EffectiveQuery {
+    /// A task whose assignment picks provider and model.
+    pub task: Option<String>,
+    /// A provider (instead of the default one); not with `task`.
+    pub provider: Option<String>,
+}
+
+/// What a call for this owner would use — provider, model, endpoint and whose credential
+/// (scope `read`), never the key: for the caller, their own key, else their instance's (the
+/// token's `instance`), else the deployment's. 404 `provider_not_configured` when nothing
+/// fits, `task_not_assigned` when no level assigns the task.
+#[utoipa::path(params(EffectiveQuery), responses((status = 200, description = "What a call would use", body = EffectiveResponse), (status = 404, description = "No enabled config fits, or the task is not assigned", body = DetailCodeError)))]
+#[get("/effective")]
+async fn effective(c: Me, query: crate::body::Query<EffectiveQuery>) -> Reply<EffectiveResponse> {
+    let query = query.into_inner();
+    let task = query
+        .task
+        .map(TaskName::parse)
+        .transpose()
+        .map_err(|e| ApiError::from(e).with_field("task"))?;
+    let provider = query
+        .provider
+        .map(|p| NATIVE.names.provider(c.catalog(), &p))
+        .transpose()?;
+    Ok(Json(c.effective(task, provider).await?.into()))
+}
+
+/// The owner's task assignments (scope `read`).
+#[utoipa::path(responses((status = 200, description = "Every assignment, ordered by task", body = TaskAssignmentsResponse)))]
+#[get("/task-assignments")]
+async fn get_task_assignments(c: Me) -> Reply<TaskAssignmentsResponse> {
+    let assignments = c.tasks().await?;
+    Ok(Json(TaskAssignmentsResponse::of(
+        assignments,
+        &NATIVE.names,
+    )))
+}
+
+/// Save task → provider + model assignments (scope `write`): each replaces the one with the
+/// same task, others are kept; returns every assignment.
+#[utoipa::path(request_body = TaskAssignmentsRequest, responses((status = 200, description = "Saved; every assignment", body = TaskAssignmentsResponse), (status = 400, description = "Empty or malformed task, unknown provider, empty model, or a task given twice", body = DetailCodeError)))]
+#[put("/task-assignments")]
+async fn save_task_assignments(
+    c: Me,
+    JsonBody(body): JsonBody<TaskAssignmentsRequest>,
+) -> Reply<TaskAssignmentsResponse> {
+    let assignments = assignments(c.catalog(), &NATIVE.names, body.assignments)?;
+    let saved = c.save_tasks(assignments).await?;
+    Ok(Json(TaskAssignmentsResponse::of(saved, &NATIVE.names)))
+}
+
+/// A task named in the path.
+struct TaskSegment(TaskName);
+
+impl FromSegment for TaskSegment {
+    const NAME: &'static str = "task";
+
+    fn from_segment(_: &actix_web::HttpRequest, segment: &str) -> Result<Self, ApiError> {
+        TaskName::parse(segment)
+            .map(Self)
+            .map_err(|_| ApiError::not_found("no such task assignment"))
+    }
+}
+
+/// Remove the owner's assignment of a task (scope `write`). Returns 204.
+#[utoipa::path(params(("task" = String, Path, description = "Task name")), responses((status = 204, description = "Removed"), (status = 404, description = "No assignment of this task", body = DetailCodeError)))]
+#[delete("/task-assignments/{task}")]
+async fn delete_task_assignment(c: Me, Segment(TaskSegment(task)): Segment<TaskSegment>) -> Answer {
+    c.delete_task(&task).await?;
+    Ok(HttpResponse::NoContent().finish())
 }

@@ -4,8 +4,6 @@
 //! Errors are FastAPI-shaped: `{"detail": "..."}`, and 422 with a list of
 //! `{"loc", "msg", "type"}` for anything wrong in the request body.
 
-use std::collections::BTreeSet;
-
 use actix_web::get;
 use actix_web::post;
 use actix_web::web::{Json, Path};
@@ -15,10 +13,10 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use llm_settings_domain::error::shown;
 use llm_settings_domain::{
-    BaseUrl, ConfigPatch, ConnectionTest, ModelName, ProviderConfig, ProviderId, SecretValue,
-    TaskAssignment, TaskName,
+    BaseUrl, ConfigPatch, ConnectionTest, ProviderConfig, ProviderId, SecretValue,
 };
 
+use super::tasks::{assignments, TaskAssignmentsRequest, TaskAssignmentsResponse};
 use super::{double_option, patch, Reply};
 use crate::body::JsonBody;
 use crate::caller::{Caller, Deployment};
@@ -110,33 +108,6 @@ pub struct ProviderTestResult {
     pub failure: Option<String>,
 }
 
-/// One task → provider + model mapping.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct TaskAssignmentItem {
-    /// Task name: 1–64 of `A-Z a-z 0-9 _ - . :`.
-    #[schema(example = "summarize")]
-    pub task: String,
-    /// One of openai, gemini, anthropic, openrouter, ollama.
-    #[schema(example = "anthropic")]
-    pub provider: String,
-    #[schema(example = "claude-sonnet-4-5")]
-    pub model: String,
-}
-
-/// Assignments to save; each replaces the one with the same task, others are kept.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct TaskAssignmentsRequest {
-    pub assignments: Vec<TaskAssignmentItem>,
-}
-
-/// Every task assignment, ordered by task.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct TaskAssignmentsResponse {
-    pub assignments: Vec<TaskAssignmentItem>,
-}
-
 /// A provider named in the path; anything else is the seed's 400.
 fn provider_in_path(c: &Global, name: &str) -> Result<ProviderId, ApiError> {
     PROVIDER_KEYS
@@ -200,53 +171,6 @@ async fn test_provider(c: Global, path: Path<String>) -> Reply<ProviderTestResul
     }))
 }
 
-impl From<Vec<TaskAssignment>> for TaskAssignmentsResponse {
-    fn from(assignments: Vec<TaskAssignment>) -> Self {
-        let item = |a: TaskAssignment| TaskAssignmentItem {
-            task: a.task.to_string(),
-            provider: a.provider.to_string(),
-            model: a.model.to_string(),
-        };
-        Self {
-            assignments: assignments.into_iter().map(item).collect(),
-        }
-    }
-}
-
-/// The items of a save request as domain assignments, each checked; a task given twice is
-/// refused at its second place.
-fn assignments(
-    c: &Global,
-    items: Vec<TaskAssignmentItem>,
-) -> Result<Vec<TaskAssignment>, ApiError> {
-    let mut seen = BTreeSet::new();
-    let mut out = Vec::with_capacity(items.len());
-    for (i, item) in items.into_iter().enumerate() {
-        let at = |field: &str| format!("assignments[{i}].{field}");
-        let task = TaskName::parse(item.task)
-            .map_err(|e| ApiError::invalid_field(at("task"), e.to_string()))?;
-        if !seen.insert(task.clone()) {
-            return Err(ApiError::invalid_field(
-                at("task"),
-                format!("task {task} is assigned twice"),
-            ));
-        }
-        let names = &PROVIDER_KEYS.names;
-        let provider = names.provider(c.catalog(), &item.provider).map_err(|_| {
-            let known = names.known_names(c.catalog());
-            ApiError::invalid_field(at("provider"), format!("provider must be one of: {known}"))
-        })?;
-        let model = ModelName::parse(item.model)
-            .map_err(|e| ApiError::invalid_field(at("model"), e.to_string()))?;
-        out.push(TaskAssignment {
-            task,
-            provider,
-            model,
-        });
-    }
-    Ok(out)
-}
-
 /// Save task → provider + model mappings; returns every assignment.
 #[utoipa::path(request_body = TaskAssignmentsRequest, responses((status = 200, description = "Saved; every assignment", body = TaskAssignmentsResponse), (status = 422, description = "Empty or malformed task, unknown provider, empty model, or a task given twice", body = ValidationErrorBody, example = json!({"detail": [{"loc": ["body", "assignments", 1, "task"], "msg": "task summarize is assigned twice", "type": "value_error"}]}))))]
 #[post("/task-assignments")]
@@ -254,9 +178,10 @@ async fn save_task_assignments(
     c: Global,
     JsonBody(body): JsonBody<TaskAssignmentsRequest>,
 ) -> Reply<TaskAssignmentsResponse> {
-    let assignments = assignments(&c, body.assignments)?;
-    let saved = c.save_tasks(assignments);
-    Ok(Json(saved.await?.into()))
+    let names = &PROVIDER_KEYS.names;
+    let assignments = assignments(c.catalog(), names, body.assignments)?;
+    let saved = c.save_tasks(assignments).await?;
+    Ok(Json(TaskAssignmentsResponse::of(saved, names)))
 }
 
 /// Get the current task assignments.
@@ -264,5 +189,8 @@ async fn save_task_assignments(
 #[get("/task-assignments")]
 async fn get_task_assignments(c: Global) -> Reply<TaskAssignmentsResponse> {
     let assignments = c.tasks().await?;
-    Ok(Json(assignments.into()))
+    Ok(Json(TaskAssignmentsResponse::of(
+        assignments,
+        &PROVIDER_KEYS.names,
+    )))
 }

@@ -337,18 +337,21 @@ async fn only_service_tokens_resolve_and_the_effective_view_never_decrypts() {
         [],
         Some(InstanceId::parse("acme").unwrap()),
     );
-    let view = svc.effective(&alice, None, None).await.unwrap();
+    let view = svc
+        .effective(&alice, &user("alice"), None, None)
+        .await
+        .unwrap();
     assert_eq!(
         (view.source.owner, view.provider),
         (user("alice"), provider("openai"))
     );
     let err = svc
-        .effective(&actor("alice", &[Scope::Write]), None, None)
+        .effective(&actor("alice", &[Scope::Write]), &user("alice"), None, None)
         .await
         .unwrap_err();
     assert_eq!(err.to_string(), "the token lacks the `read` scope");
     let err = svc
-        .effective(&service_actor(), None, None)
+        .effective(&service_actor(), &user("billing"), None, None)
         .await
         .unwrap_err();
     assert_eq!(err.code(), "forbidden");

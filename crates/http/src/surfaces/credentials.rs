@@ -1,0 +1,171 @@
+//! The resolve API, `POST /v1/credentials/resolve`: the credential a call on behalf of a user
+//! (in an instance) uses, in plaintext, for trusted backends that call providers themselves.
+//! Service tokens only; answers carry `Cache-Control: no-store`.
+
+use std::collections::BTreeMap;
+
+use actix_web::http::header::{CacheControl, CacheDirective};
+use actix_web::{post, HttpResponse};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use llm_settings_domain::{
+    InstanceId, ModelName, Owner, OwnerKind, ResolveRequest, ResolvedCredential, TaskName, UserId,
+};
+
+use super::Answer;
+use crate::body::JsonBody;
+use crate::caller::{Caller, Deployment};
+use crate::error::ApiError;
+use crate::naming::ProviderNames;
+use crate::surface::{DetailCodeError, CREDENTIALS};
+
+/// The routes of this surface.
+pub fn routes(config: &mut ServiceConfig<'_>) {
+    config.service(resolve);
+}
+
+/// Who the call is for and what it asks; at least one of `user` and `instance`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"user": "alice", "instance": "acme", "task": "summarize"}))]
+pub struct ResolveBody {
+    /// The user the call is made for.
+    pub user: Option<String>,
+    /// The tenant instance the call is made in.
+    pub instance: Option<String>,
+    /// A task whose assignment (user's, else instance's, else global) names provider and model.
+    pub task: Option<String>,
+    /// A provider instead of the default one; not with `task`.
+    pub provider: Option<String>,
+    /// Overrides the model of the assignment and the config.
+    pub model: Option<String>,
+    /// Which owners to search, in chain order: any of `user`, `instance`, `global` (default all).
+    pub sources: Option<Vec<String>>,
+}
+
+/// Whose config the credential is.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ResolvedSource {
+    /// `user`, `instance` or `global`.
+    #[schema(example = "instance")]
+    pub owner: String,
+    #[schema(example = "acme")]
+    pub instance_id: Option<String>,
+    #[schema(example = 12)]
+    pub config_id: i64,
+    #[schema(example = 3)]
+    pub version: i64,
+}
+
+/// The resolved call: provider, model, endpoint and every credential field in plaintext.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"provider": "openai", "model": "gpt-4o-mini", "base_url": "https://api.openai.com/v1", "credentials": {"api_key": "sk-...", "organization": "org-1"}, "source": {"owner": "instance", "instance_id": "acme", "config_id": 12, "version": 3}, "task": null}))]
+pub struct ResolveResponse {
+    pub provider: String,
+    pub model: Option<String>,
+    pub base_url: Option<String>,
+    /// Every credential field of the config: secret fields in plaintext, others as stored.
+    pub credentials: BTreeMap<String, String>,
+    pub source: ResolvedSource,
+    pub task: Option<String>,
+}
+
+impl From<&ResolvedCredential> for ResolveResponse {
+    fn from(credential: &ResolvedCredential) -> Self {
+        let r = &credential.resolution;
+        Self {
+            provider: r.provider.to_string(),
+            model: r.model.clone(),
+            base_url: r.base_url.clone(),
+            credentials: credential
+                .fields()
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+            source: ResolvedSource {
+                owner: r.source.owner.kind().as_str().to_owned(),
+                instance_id: match &r.source.owner {
+                    Owner::Instance(id) => Some(id.to_string()),
+                    _ => None,
+                },
+                config_id: r.source.config_id.0,
+                version: r.source.version,
+            },
+            task: r.task.as_ref().map(ToString::to_string),
+        }
+    }
+}
+
+/// A body as the domain's request; every value checked, named in the error.
+fn request_of(c: &Caller<Deployment>, body: ResolveBody) -> Result<ResolveRequest, ApiError> {
+    let field = |name: &'static str| {
+        move |e: llm_settings_domain::Error| ApiError::from(e).with_field(name)
+    };
+    let sources = body
+        .sources
+        .map(|list| {
+            list.iter()
+                .map(|s| source_kind(s))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .transpose()?;
+    Ok(ResolveRequest {
+        user: body
+            .user
+            .map(UserId::parse)
+            .transpose()
+            .map_err(field("user"))?,
+        instance: body
+            .instance
+            .map(InstanceId::parse)
+            .transpose()
+            .map_err(field("instance"))?,
+        task: body
+            .task
+            .map(TaskName::parse)
+            .transpose()
+            .map_err(field("task"))?,
+        provider: body
+            .provider
+            .map(|p| CREDENTIALS.names.provider(c.catalog(), &p))
+            .transpose()?,
+        model: body
+            .model
+            .map(ModelName::parse)
+            .transpose()
+            .map_err(field("model"))?,
+        sources,
+    })
+}
+
+fn source_kind(name: &str) -> Result<OwnerKind, ApiError> {
+    match name {
+        "user" => Ok(OwnerKind::User),
+        "instance" => Ok(OwnerKind::Instance),
+        "global" => Ok(OwnerKind::Global),
+        _ => Err(
+            ApiError::invalid("sources may only name user, instance and global")
+                .with_field("sources"),
+        ),
+    }
+}
+
+/// Resolve the credential of a call (service tokens only).
+///
+/// The chain is `user → instance → global` (each level only when named; `sources` narrows it).
+/// With a `task`, the first assignment along the chain names provider and model; without task
+/// or provider, the first enabled default does. The credential is the first enabled config of
+/// that provider along the chain. Model: the request's, else the assignment's, else the
+/// config's, else the provider's default. Audited, answered or refused; the key itself never
+/// reaches the audit trail or a log. `Cache-Control: no-store`.
+#[utoipa::path(request_body = ResolveBody, responses((status = 200, description = "The credential (plaintext; do not store or log it)", body = ResolveResponse), (status = 400, description = "Neither user nor instance, task with provider, an unknown provider or source, or a malformed id", body = DetailCodeError), (status = 403, description = "Not a service token", body = DetailCodeError), (status = 404, description = "`provider_not_configured` (no enabled config fits; the message names the provider and the owners searched) or `task_not_assigned`", body = DetailCodeError)))]
+#[post("/resolve")]
+async fn resolve(c: Caller<Deployment>, JsonBody(body): JsonBody<ResolveBody>) -> Answer {
+    let request = request_of(&c, body)?;
+    let credential = c.service().resolve(&c.actor, request).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(CacheControl(vec![CacheDirective::NoStore]))
+        .json(ResolveResponse::from(&credential)))
+}
