@@ -1,6 +1,6 @@
 //! Provider configs: loading them with their secrets, every write step (one implementation,
-//! used by the single-operation methods and by `apply`), resolution chains and key
-//! rotation. Write steps expect to run inside a write transaction that holds the owner's
+//! used by the single-operation methods and by `apply`), atomic owner changes, resolution
+//! chains and key rotation. Write steps expect to run inside a write transaction that holds the owner's
 //! lock (see `Store::write_owner`).
 
 use std::collections::BTreeMap;
@@ -10,11 +10,13 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Binary, Bool, Nullable, Text};
 use diesel_async::RunQueryDsl;
 use llm_settings_domain::{
-    ChainQuery, ChainSnapshot, ChangeStep, ConfigId, ConfigWrite, Error, NewProviderConfig, Owner,
-    ProviderConfig, SealedSecret, StoredSecret, TestRecord, Timestamp,
+    ChainQuery, ChainSnapshot, ChangeOutcome, ChangeStep, ConfigId, ConfigWrite, Error,
+    NewProviderConfig, Owner, OwnerChange, ProviderConfig, SealedSecret, StoredSecret, TestRecord,
+    Timestamp,
 };
 use llm_settings_store_diesel::{not_found, owner, stale, Operation, OwnerKey, StoreError};
 
+use super::documents;
 use super::rows::{
     assemble, assignment, secret_rows, to_json, ConfigFields, ConfigRow, NewConfigRow, SecretRow,
     TestColumns,
@@ -193,13 +195,16 @@ pub(super) async fn insert(
     replace_secrets(c, id, &new.secrets).await
 }
 
-/// The version, default flag and enabled flag of the owner's config `id`; `NotFound` when
-/// the owner has no such config.
-async fn state(
-    c: &mut Conn,
-    owner: &OwnerKey,
-    id: ConfigId,
-) -> Result<(i64, bool, bool), StoreError> {
+/// What a write step checks about a config before it changes it.
+#[derive(Debug, Queryable)]
+struct ConfigState {
+    version: i64,
+    is_default: bool,
+    enabled: bool,
+}
+
+/// The state of the owner's config `id`; `NotFound` when the owner has no such config.
+async fn state(c: &mut Conn, owner: &OwnerKey, id: ConfigId) -> Result<ConfigState, StoreError> {
     owned_config(owner, id)
         .select((
             provider_configs::version,
@@ -220,8 +225,8 @@ pub(super) async fn update(
     write: &ConfigWrite,
 ) -> Result<i64, StoreError> {
     let id = write.id.0;
-    let (version, was_default, _) = state(c, owner, write.id).await?;
-    if version != write.expected_version {
+    let current = state(c, owner, write.id).await?;
+    if current.version != write.expected_version {
         return Err(stale(write.id, write.expected_version));
     }
     let make_default = write.make_default && write.enabled;
@@ -233,7 +238,7 @@ pub(super) async fn update(
         write.model.as_ref(),
         write.base_url.as_ref(),
         write.enabled,
-        write.enabled && (was_default || make_default),
+        write.enabled && (current.is_default || make_default),
         write.now,
     )?;
     diesel::update(provider_configs::table.find(id))
@@ -254,8 +259,7 @@ pub(super) async fn set_default(
     id: ConfigId,
     now: Timestamp,
 ) -> Result<i64, StoreError> {
-    let (_, _, enabled) = state(c, owner, id).await?;
-    if !enabled {
+    if !state(c, owner, id).await?.enabled {
         return Err(
             Error::Conflict(format!("config {id} is disabled and cannot be the default")).into(),
         );
@@ -334,6 +338,26 @@ pub(super) async fn step(
         } => delete(c, owner, *id, Some(*expected_version)).await,
         ChangeStep::SetDefault { id } => set_default(c, owner, *id, now).await.map(drop),
     }
+}
+
+/// Every step of `change`, then its document; the owner's configs afterwards.
+pub(super) async fn apply(
+    c: &mut Conn,
+    owner: &OwnerKey,
+    change: &OwnerChange,
+) -> Result<ChangeOutcome, StoreError> {
+    for each in &change.steps {
+        step(c, owner, each, change.now).await?;
+    }
+    let document = match &change.document {
+        Some(write) => {
+            let (document, expected) = (&write.document, write.expected_version);
+            Some(documents::put(c, owner, document, expected, change.now).await?)
+        }
+        None => None,
+    };
+    let configs = load(c, owner, Which::All).await?;
+    Ok(ChangeOutcome { configs, document })
 }
 
 /// Stores the outcome of the last connection test without bumping the version.
