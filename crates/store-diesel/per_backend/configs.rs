@@ -1,27 +1,28 @@
 //! Provider configs: loading them with their secrets, every write step (one implementation,
-//! used by the single-operation methods and by `apply`), resolution chains and key
-//! rotation. Write steps expect to run inside a write transaction that holds the owner's
+//! used by the single-operation methods and by `apply`), atomic owner changes, resolution
+//! chains and key rotation. Write steps expect to run inside a write transaction that holds the owner's
 //! lock (see `Store::write_owner`).
 
 use std::collections::BTreeMap;
 
-use diesel::dsl::{self, sql};
-use diesel::expression::{SqlLiteral, TypedExpressionType};
+use diesel::dsl;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Bool, Nullable, Text};
+use diesel::sql_types::{BigInt, Binary, Bool, Nullable, Text};
 use diesel_async::RunQueryDsl;
 use llm_settings_domain::{
-    ChainQuery, ChainSnapshot, ChangeStep, ConfigId, ConfigWrite, Error, NewProviderConfig, Owner,
-    ProviderConfig, SealedSecret, StoredSecret, TestRecord, Timestamp,
+    ChainQuery, ChainSnapshot, ChangeOutcome, ChangeStep, ConfigId, ConfigWrite, Error,
+    NewProviderConfig, Owner, OwnerChange, ProviderConfig, SealedSecret, StoredSecret, TestRecord,
+    Timestamp,
 };
 use llm_settings_store_diesel::{not_found, owner, stale, Operation, OwnerKey, StoreError};
 
+use super::documents;
 use super::rows::{
-    assemble, assignment, secret_rows, ConfigFields, ConfigRow, NewConfigRow, SecretRow,
+    assemble, assignment, secret_rows, to_json, ConfigFields, ConfigRow, NewConfigRow, SecretRow,
     TestColumns,
 };
 use super::schema::{page_configs, provider_config_secrets, provider_configs, task_assignments};
-use crate::backend::{self, sql as types, Conn};
+use crate::backend::{self, sql as types, Conn, Json, Time};
 
 type OwnedBy<'a> = dsl::And<
     dsl::Eq<provider_configs::owner_kind, &'static str>,
@@ -194,13 +195,16 @@ pub(super) async fn insert(
     replace_secrets(c, id, &new.secrets).await
 }
 
-/// The version, default flag and enabled flag of the owner's config `id`; `NotFound` when
-/// the owner has no such config.
-async fn state(
-    c: &mut Conn,
-    owner: &OwnerKey,
-    id: ConfigId,
-) -> Result<(i64, bool, bool), StoreError> {
+/// What a write step checks about a config before it changes it.
+#[derive(Debug, Queryable)]
+struct ConfigState {
+    version: i64,
+    is_default: bool,
+    enabled: bool,
+}
+
+/// The state of the owner's config `id`; `NotFound` when the owner has no such config.
+async fn state(c: &mut Conn, owner: &OwnerKey, id: ConfigId) -> Result<ConfigState, StoreError> {
     owned_config(owner, id)
         .select((
             provider_configs::version,
@@ -221,8 +225,8 @@ pub(super) async fn update(
     write: &ConfigWrite,
 ) -> Result<i64, StoreError> {
     let id = write.id.0;
-    let (version, was_default, _) = state(c, owner, write.id).await?;
-    if version != write.expected_version {
+    let current = state(c, owner, write.id).await?;
+    if current.version != write.expected_version {
         return Err(stale(write.id, write.expected_version));
     }
     let make_default = write.make_default && write.enabled;
@@ -234,7 +238,7 @@ pub(super) async fn update(
         write.model.as_ref(),
         write.base_url.as_ref(),
         write.enabled,
-        write.enabled && (was_default || make_default),
+        write.enabled && (current.is_default || make_default),
         write.now,
     )?;
     diesel::update(provider_configs::table.find(id))
@@ -255,8 +259,7 @@ pub(super) async fn set_default(
     id: ConfigId,
     now: Timestamp,
 ) -> Result<i64, StoreError> {
-    let (_, _, enabled) = state(c, owner, id).await?;
-    if !enabled {
+    if !state(c, owner, id).await?.enabled {
         return Err(
             Error::Conflict(format!("config {id} is disabled and cannot be the default")).into(),
         );
@@ -335,6 +338,26 @@ pub(super) async fn step(
         } => delete(c, owner, *id, Some(*expected_version)).await,
         ChangeStep::SetDefault { id } => set_default(c, owner, *id, now).await.map(drop),
     }
+}
+
+/// Every step of `change`, then its document; the owner's configs afterwards.
+pub(super) async fn apply(
+    c: &mut Conn,
+    owner: &OwnerKey,
+    change: &OwnerChange,
+) -> Result<ChangeOutcome, StoreError> {
+    for each in &change.steps {
+        step(c, owner, each, change.now).await?;
+    }
+    let document = match &change.document {
+        Some(write) => {
+            let (document, expected) = (&write.document, write.expected_version);
+            Some(documents::put(c, owner, document, expected, change.now).await?)
+        }
+        None => None,
+    };
+    let configs = load(c, owner, Which::All).await?;
+    Ok(ChangeOutcome { configs, document })
 }
 
 /// Stores the outcome of the last connection test without bumping the version.
@@ -419,12 +442,13 @@ pub(super) async fn replace_sealed(
     Ok(true)
 }
 
-/// A constant of SQL type `ST` filling a column that only the other side of a UNION has.
-fn filler<ST: TypedExpressionType>(value: &'static str) -> SqlLiteral<ST> {
-    sql(value)
-}
+/// A secret's field, sealed bytes and hints; NULL on a config without secrets and on an
+/// assignment row.
+type SecretColumns = (Option<String>, Option<Vec<u8>>, Option<Json>);
+type ChainRow = (ConfigRow, SecretColumns, Option<String>);
 
-type ChainRow = (ConfigRow, Option<SecretRow>, Option<String>);
+/// The settings of an assignment row dressed as a config row.
+const EMPTY_OBJECT: BTreeMap<String, String> = BTreeMap::new();
 
 /// The enabled configs (with their secrets) and the task's assignments of the chain's
 /// owners, in ONE statement: the configs UNION ALL the assignments, each assignment dressed
@@ -444,13 +468,17 @@ pub(super) async fn load_chain(
     let ids: Vec<&str> = owners.iter().map(|o| o.id.as_str()).collect();
     let mut configs = provider_configs::table
         .left_join(provider_config_secrets::table)
-        .filter(provider_configs::enabled.eq(true))
+        .filter(provider_configs::enabled)
         .filter(provider_configs::owner_kind.eq_any(kinds.clone()))
         .filter(provider_configs::owner_id.eq_any(ids.clone()))
         .select((
             provider_configs::all_columns,
-            provider_config_secrets::all_columns.nullable(),
-            filler::<Nullable<Text>>("NULL"),
+            (
+                provider_config_secrets::field.nullable(),
+                provider_config_secrets::sealed.nullable(),
+                provider_config_secrets::hints.nullable(),
+            ),
+            None::<String>.into_sql::<Nullable<Text>>(),
         ))
         .into_boxed();
     if let Some(provider) = query.provider {
@@ -459,32 +487,37 @@ pub(super) async fn load_chain(
     let rows: Vec<ChainRow> = match &query.task {
         None => configs.load(c).await?,
         Some(task) => {
+            // Bound values, not SQL literals: a literal would keep the statement out of
+            // the prepared-statement cache and have it planned on every call.
             let assignments = task_assignments::table
-                .left_join(provider_config_secrets::table.on(filler::<Bool>("1 = 0")))
                 .filter(task_assignments::task.eq(task.as_str()))
                 .filter(task_assignments::owner_kind.eq_any(kinds))
                 .filter(task_assignments::owner_id.eq_any(ids))
                 .select((
                     (
-                        filler::<BigInt>("0"),
+                        0_i64.into_sql::<BigInt>(),
                         task_assignments::owner_kind,
                         task_assignments::owner_id,
                         task_assignments::provider,
-                        filler::<types::Json>("'{}'"),
+                        to_json(&EMPTY_OBJECT, "a filler")?.into_sql::<types::Json>(),
                         task_assignments::model.nullable(),
-                        filler::<Nullable<Text>>("NULL"),
-                        filler::<Bool>("1 = 0"),
-                        filler::<Bool>("1 = 0"),
-                        filler::<BigInt>("0"),
-                        filler::<Nullable<types::Time>>("NULL"),
-                        filler::<Nullable<Bool>>("NULL"),
-                        filler::<Nullable<BigInt>>("NULL"),
-                        filler::<Nullable<Text>>("NULL"),
-                        filler::<Nullable<Text>>("NULL"),
+                        None::<String>.into_sql::<Nullable<Text>>(),
+                        false.into_sql::<Bool>(),
+                        false.into_sql::<Bool>(),
+                        0_i64.into_sql::<BigInt>(),
+                        None::<Time>.into_sql::<Nullable<types::Time>>(),
+                        None::<bool>.into_sql::<Nullable<Bool>>(),
+                        None::<i64>.into_sql::<Nullable<BigInt>>(),
+                        None::<String>.into_sql::<Nullable<Text>>(),
+                        None::<String>.into_sql::<Nullable<Text>>(),
                         task_assignments::created_at,
                         task_assignments::updated_at,
                     ),
-                    provider_config_secrets::all_columns.nullable(),
+                    (
+                        None::<String>.into_sql::<Nullable<Text>>(),
+                        None::<Vec<u8>>.into_sql::<Nullable<Binary>>(),
+                        None::<Json>.into_sql::<Nullable<types::Json>>(),
+                    ),
                     task_assignments::task.nullable(),
                 ))
                 .into_boxed();
@@ -498,7 +531,18 @@ pub(super) async fn load_chain(
             continue;
         }
         match task {
-            None => config_rows.push((row, secret)),
+            None => {
+                let secret = match secret {
+                    (Some(field), Some(sealed), Some(hints)) => Some(SecretRow {
+                        config_id: row.id,
+                        field,
+                        sealed,
+                        hints,
+                    }),
+                    _ => None,
+                };
+                config_rows.push((row, secret));
+            }
             Some(task) => snapshot.assignments.push((
                 owner(&row.owner_kind, &row.owner_id)?,
                 assignment(

@@ -146,30 +146,8 @@ impl ConfigRepository for Store {
 
     async fn apply(&self, change: OwnerChange) -> Result<ChangeOutcome> {
         let (owner, change) = (&OwnerKey::of(&change.owner), &change);
-        self.write_owner(owner, |c| {
-            async move {
-                for step in &change.steps {
-                    configs::step(c, owner, step, change.now).await?;
-                }
-                let document = match &change.document {
-                    Some(write) => Some(
-                        documents::put(
-                            c,
-                            owner,
-                            &write.document,
-                            write.expected_version,
-                            change.now,
-                        )
-                        .await?,
-                    ),
-                    None => None,
-                };
-                let configs = configs::load(c, owner, Which::All).await?;
-                Ok(ChangeOutcome { configs, document })
-            }
-            .scope_boxed()
-        })
-        .await
+        self.write_owner(owner, |c| configs::apply(c, owner, change).scope_boxed())
+            .await
     }
 
     async fn load_chain(&self, query: ChainQuery) -> Result<ChainSnapshot> {

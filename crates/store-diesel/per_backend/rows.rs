@@ -29,10 +29,12 @@ pub(super) fn from_json<T: DeserializeOwned>(value: Json, what: &str) -> Result<
     backend::from_json(value).map_err(|_| corrupt(what))
 }
 
+/// A stored count, 0 when absent or negative.
 fn optional_u64(value: Option<i64>) -> u64 {
     value.and_then(|v| u64::try_from(v).ok()).unwrap_or(0)
 }
 
+/// A count as stored (BIGINT), saturating.
 fn stored_i64(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }
@@ -61,6 +63,7 @@ pub(super) struct ConfigRow {
     pub updated_at: Time,
 }
 
+/// One sealed secret field of a config, with its display hints.
 #[derive(Debug, Queryable, Selectable, Insertable)]
 #[diesel(table_name = provider_config_secrets, check_for_backend(Db))]
 pub(super) struct SecretRow {
@@ -120,14 +123,15 @@ impl<'a> ConfigFields<'a> {
 #[derive(Debug, AsChangeset)]
 #[diesel(table_name = provider_configs, treat_none_as_null = true)]
 pub(super) struct TestColumns<'a> {
-    pub last_test_at: Option<Time>,
-    pub last_test_success: Option<bool>,
-    pub last_test_latency_ms: Option<i64>,
-    pub last_test_failure: Option<&'static str>,
-    pub last_test_message: Option<Cow<'a, str>>,
+    last_test_at: Option<Time>,
+    last_test_success: Option<bool>,
+    last_test_latency_ms: Option<i64>,
+    last_test_failure: Option<&'static str>,
+    last_test_message: Option<Cow<'a, str>>,
 }
 
 impl<'a> TestColumns<'a> {
+    /// The columns of a test outcome (its message as free text).
     pub fn of(record: &'a TestRecord) -> Self {
         Self {
             last_test_at: Some(backend::time(record.at)),
@@ -232,6 +236,7 @@ pub(super) fn assemble(
         .collect()
 }
 
+/// A task assignment of one owner.
 #[derive(Debug, Queryable, Selectable, Insertable)]
 #[diesel(table_name = task_assignments, check_for_backend(Db))]
 pub(super) struct TaskRow {
@@ -258,6 +263,7 @@ pub(super) fn assignment(
 }
 
 impl TaskRow {
+    /// The assignment this row stores.
     pub fn into_domain(self) -> Result<TaskAssignment, StoreError> {
         assignment(self.task, &self.provider, &self.model)
     }
@@ -314,6 +320,7 @@ impl AuditRow {
         }
     }
 
+    /// The event this row stores, with its id.
     pub fn into_domain(self) -> Result<AuditRecord, StoreError> {
         let call = match self.call_latency_ms {
             Some(latency_ms) => Some(CallStats {

@@ -10,7 +10,9 @@ use crate::error::{corrupt, StoreError};
 /// How an owner is stored: its kind and its id (`''` for the global owner).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OwnerKey {
+    /// `global`, `instance` or `user`.
     pub kind: &'static str,
+    /// The instance or user id; empty for the global owner.
     pub id: String,
 }
 

@@ -8,8 +8,10 @@ use llm_settings_domain::{ConfigId, Error};
 /// operation itself (not found, version conflict …).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// The database refused or failed; mapped by [`from_diesel`].
     #[error("database error")]
     Db(#[from] DieselError),
+    /// An outcome the operation decided itself.
     #[error(transparent)]
     Domain(#[from] Error),
 }

@@ -23,18 +23,22 @@ pub(crate) type Time = time::OffsetDateTime;
 /// A JSON column's value (`json`: kept verbatim, a `\u0000` escape accepted).
 pub(crate) type Json = serde_json::Value;
 
+/// A time as its column stores it.
 pub(crate) fn time(at: Timestamp) -> Time {
     at.as_offset()
 }
 
+/// A time column's value as the domain's timestamp.
 pub(crate) fn timestamp(at: Time) -> Result<Timestamp, StoreError> {
     Ok(Timestamp::new(at))
 }
 
+/// A value as its JSON column stores it.
 pub(crate) fn json<T: Serialize + ?Sized>(value: &T) -> serde_json::Result<Json> {
     serde_json::to_value(value)
 }
 
+/// A JSON column's value, decoded.
 pub(crate) fn from_json<T: DeserializeOwned>(value: Json) -> serde_json::Result<T> {
     serde_json::from_value(value)
 }

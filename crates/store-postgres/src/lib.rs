@@ -2,9 +2,11 @@
 //! through diesel and diesel-async with a deadpool connection pool.
 //!
 //! Migrations are embedded ([`MIGRATIONS`]) and applied by [`run_migrations`], which the
-//! server's `migrate` command calls. Storage failures become domain errors here: a unique
-//! violation is a `Conflict`, a refused or lost connection `Unavailable`. Connections use
-//! TLS (rustls) as the URL's libpq `sslmode` and `sslrootcert` ask.
+//! server's `migrate` command calls. Connections use TLS (rustls) as the URL's libpq
+//! `sslmode` and `sslrootcert` ask. The schema, rows, queries and the storage error table
+//! are shared with the SQLite store (`llm-settings-store-diesel`); this crate adds what is
+//! PostgreSQL's own (`backend`): timestamptz and json columns, per-owner advisory locks, a
+//! pool that retries an operation once when its connection was lost.
 //!
 //! ```no_run
 //! # async fn run() -> llm_settings_domain::Result<()> {

@@ -1,5 +1,5 @@
 //! PostgreSQL-specific behaviour: migrations down and up, connections killed under load,
-//! an unreachable server, master-key checks.
+//! an unreachable server, the pool's figures.
 
 #![allow(clippy::unwrap_used)]
 
@@ -10,11 +10,11 @@ use std::time::{Duration, Instant};
 use diesel::QueryableByName;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use llm_settings_domain::ports::ConfigRepository;
-use llm_settings_domain::{ConfigId, Error};
+use llm_settings_domain::{ConfigId, Error, Owner};
 use llm_settings_store_postgres::{
     revert_all_migrations, run_migrations, PostgresOptions, PostgresStore,
 };
-use llm_settings_testkit::fixtures::{new_config, now, user};
+use llm_settings_testkit::fixtures::{new_config, now, user, works_on_a_fresh_schema};
 use llm_settings_testkit::postgres::TestDatabase;
 use tokio::task::JoinSet;
 
@@ -54,6 +54,33 @@ async fn migrated() -> (TestDatabase, Arc<PostgresStore>) {
     (db, store)
 }
 
+/// A migrated store with two configs of `who` (the first is the default).
+async fn migrated_with_two(who: &str) -> (TestDatabase, Arc<PostgresStore>, Owner, ConfigId) {
+    let (db, store) = migrated().await;
+    let owner = user(who);
+    for name in ["openai", "anthropic"] {
+        store.insert(new_config(&owner, name, now())).await.unwrap();
+    }
+    let second = ConfigRepository::list(&*store, &owner).await.unwrap()[1].id;
+    (db, store, owner, second)
+}
+
+/// A connection outside the store, holding (or releasing) the owner's advisory lock as
+/// another service process would.
+async fn advisory_lock(conn: &mut AsyncPgConnection, owner: &str, take: bool) {
+    let sql = if take {
+        "SELECT pg_advisory_lock($1, hashtext($2))"
+    } else {
+        "SELECT pg_advisory_unlock($1, hashtext($2))"
+    };
+    diesel::sql_query(sql)
+        .bind::<diesel::sql_types::Integer, _>(0x4C4C_4D53)
+        .bind::<diesel::sql_types::Text, _>(owner)
+        .execute(conn)
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn every_migration_reverts_and_reapplies() {
     let db = TestDatabase::create().await;
@@ -84,15 +111,7 @@ async fn every_migration_reverts_and_reapplies() {
         run_migrations(db.url()).await.unwrap().len(),
         MIGRATION_COUNT
     );
-    assert!(ConfigRepository::list(&store, &owner)
-        .await
-        .unwrap()
-        .is_empty());
-    let created = store
-        .insert(new_config(&owner, "openai", now()))
-        .await
-        .unwrap();
-    assert!(created.is_default);
+    works_on_a_fresh_schema(&store, &owner).await;
     // And down once more from a populated schema.
     assert_eq!(
         revert_all_migrations(db.url()).await.unwrap().len(),
@@ -126,27 +145,13 @@ struct Waiting {
 /// connection and succeeds.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operation_survives_its_connection_being_terminated() {
-    let (db, store) = migrated().await;
-    let owner = user("blocked");
-    let first = store
-        .insert(new_config(&owner, "openai", now()))
-        .await
-        .unwrap();
-    let second = store
-        .insert(new_config(&owner, "anthropic", now()))
-        .await
-        .unwrap();
+    let (db, store, owner, second) = migrated_with_two("blocked").await;
 
     // Hold the owner's lock from outside, so set-default waits inside its transaction.
     let mut holder = AsyncPgConnection::establish(db.url()).await.unwrap();
-    diesel::sql_query("SELECT pg_advisory_lock($1, hashtext($2))")
-        .bind::<diesel::sql_types::Integer, _>(0x4C4C_4D53)
-        .bind::<diesel::sql_types::Text, _>("user:blocked")
-        .execute(&mut holder)
-        .await
-        .unwrap();
+    advisory_lock(&mut holder, "user:blocked", true).await;
     let waiting_store = store.clone();
-    let (o, id) = (owner.clone(), second.id);
+    let (o, id) = (owner.clone(), second);
     let pending = tokio::spawn(async move { waiting_store.set_default(&o, id, now()).await });
 
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -177,8 +182,7 @@ async fn an_operation_survives_its_connection_being_terminated() {
     assert!(made.is_default);
     let all = ConfigRepository::list(&*store, &owner).await.unwrap();
     let defaults: Vec<ConfigId> = all.iter().filter(|c| c.is_default).map(|c| c.id).collect();
-    assert_eq!(defaults, vec![second.id]);
-    assert!(!all.iter().any(|c| c.id == first.id && c.is_default));
+    assert_eq!(defaults, vec![second], "the first config lost the flag");
 }
 
 #[derive(QueryableByName)]
@@ -191,16 +195,7 @@ struct Stuck {
 /// and no owner lock held: the next change to that owner goes through at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancelled_operation_leaves_no_lock_behind() {
-    let (db, store) = migrated().await;
-    let owner = user("impatient");
-    store
-        .insert(new_config(&owner, "openai", now()))
-        .await
-        .unwrap();
-    let second = store
-        .insert(new_config(&owner, "anthropic", now()))
-        .await
-        .unwrap();
+    let (db, store, owner, second) = migrated_with_two("impatient").await;
     // Several idle connections, so the next checkout is not the abandoned one.
     let mut warm = JoinSet::new();
     for _ in 0..4 {
@@ -210,30 +205,19 @@ async fn a_cancelled_operation_leaves_no_lock_behind() {
     while warm.join_next().await.is_some() {}
 
     let mut holder = AsyncPgConnection::establish(db.url()).await.unwrap();
-    let lock = |sql: &'static str| {
-        diesel::sql_query(sql)
-            .bind::<diesel::sql_types::Integer, _>(0x4C4C_4D53)
-            .bind::<diesel::sql_types::Text, _>("user:impatient")
-    };
-    lock("SELECT pg_advisory_lock($1, hashtext($2))")
-        .execute(&mut holder)
-        .await
-        .unwrap();
+    advisory_lock(&mut holder, "user:impatient", true).await;
     // The caller waits for the lock inside its transaction, then gives up.
     let gave_up = tokio::time::timeout(
         Duration::from_millis(300),
-        store.set_default(&owner, second.id, now()),
+        store.set_default(&owner, second, now()),
     )
     .await;
     assert!(gave_up.is_err(), "set-default was still waiting");
-    lock("SELECT pg_advisory_unlock($1, hashtext($2))")
-        .execute(&mut holder)
-        .await
-        .unwrap();
+    advisory_lock(&mut holder, "user:impatient", false).await;
 
     let again = tokio::time::timeout(
         Duration::from_secs(5),
-        store.set_default(&owner, second.id, now()),
+        store.set_default(&owner, second, now()),
     )
     .await
     .expect("the owner is not left locked")

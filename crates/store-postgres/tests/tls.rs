@@ -94,34 +94,35 @@ fn unavailable_saying(err: &Error, words: &str) {
     assert!(!shown.contains(PASSWORD), "{shown}");
 }
 
+/// Encrypted and total store sessions after a store opened through `params` worked.
+async fn sessions_through(params: Option<&str>) -> (i64, i64) {
+    let db = TestDatabase::create().await;
+    let url = params.map_or_else(|| db.url().to_owned(), |p| with(db.url(), p));
+    let store = store_works(&url).await;
+    let counted = sessions(&db).await;
+    drop(store);
+    counted
+}
+
 #[tokio::test]
 async fn require_encrypts_every_pooled_connection() {
-    let db = TestDatabase::create().await;
-    let store = store_works(&with(db.url(), "sslmode=require")).await;
-    let (encrypted, total) = sessions(&db).await;
+    let (encrypted, total) = sessions_through(Some("sslmode=require")).await;
     assert!(total >= 1, "the pool holds a connection");
     assert_eq!(encrypted, total, "every store connection is encrypted");
-    drop(store);
 }
 
 #[tokio::test]
 async fn disable_stays_plain() {
-    let db = TestDatabase::create().await;
-    let store = store_works(&with(db.url(), "sslmode=disable")).await;
-    let (encrypted, total) = sessions(&db).await;
+    let (encrypted, total) = sessions_through(Some("sslmode=disable")).await;
     assert!(total >= 1, "the pool holds a connection");
     assert_eq!(encrypted, 0, "no store connection is encrypted");
-    drop(store);
 }
 
 #[tokio::test]
 async fn without_sslmode_tls_is_preferred() {
-    let db = TestDatabase::create().await;
-    let store = store_works(db.url()).await;
-    let (encrypted, total) = sessions(&db).await;
+    let (encrypted, total) = sessions_through(None).await;
     assert!(total >= 1);
     assert_eq!(encrypted, total, "the server offers TLS, so it is used");
-    drop(store);
 }
 
 #[tokio::test]

@@ -25,18 +25,22 @@ pub(crate) type Time = i64;
 /// A JSON column's value: the JSON text.
 pub(crate) type Json = String;
 
+/// A time as its column stores it.
 pub(crate) fn time(at: Timestamp) -> Time {
     at.unix_micros()
 }
 
+/// A time column's value as the domain's timestamp.
 pub(crate) fn timestamp(micros: Time) -> Result<Timestamp, StoreError> {
     Timestamp::from_unix_micros(micros).map_err(|_| corrupt("timestamp"))
 }
 
+/// A value as its JSON column stores it.
 pub(crate) fn json<T: Serialize + ?Sized>(value: &T) -> serde_json::Result<Json> {
     serde_json::to_string(value)
 }
 
+/// A JSON column's value, decoded.
 pub(crate) fn from_json<T: DeserializeOwned>(text: Json) -> serde_json::Result<T> {
     serde_json::from_str(&text)
 }

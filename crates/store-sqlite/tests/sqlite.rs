@@ -1,9 +1,13 @@
-//! SQLite-specific behaviour: URLs, pragmas, migrations down and up, key checks.
+//! SQLite-specific behaviour: URLs, pragmas, migrations down and up, abandoned writes on an
+//! in-memory database, the pool's figures.
+
+#![allow(clippy::unwrap_used)]
 
 use llm_settings_domain::ports::ConfigRepository;
-use llm_settings_domain::Error;
+use llm_settings_domain::{Error, Owner, ProviderConfig};
 use llm_settings_store_sqlite::SqliteStore;
-use llm_settings_testkit::fixtures::{new_config, now, user};
+use llm_settings_testkit::fixtures::{new_config, now, user, works_on_a_fresh_schema};
+use tempfile::TempDir;
 
 /// The migrations in `migrations/sqlite`.
 const MIGRATION_COUNT: usize = 5;
@@ -13,6 +17,18 @@ fn file_url(dir: &tempfile::TempDir) -> String {
         "sqlite://{}",
         dir.path().join("nested/dir/db.sqlite3").display()
     )
+}
+
+/// A store on a new database file holding one config of `who`.
+async fn file_store_with_a_config(who: &str) -> (TempDir, SqliteStore, Owner, ProviderConfig) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::connect(&file_url(&dir)).await.unwrap();
+    let owner = user(who);
+    let created = store
+        .insert(new_config(&owner, "openai", now()))
+        .await
+        .unwrap();
+    (dir, store, owner, created)
 }
 
 #[tokio::test]
@@ -73,13 +89,7 @@ async fn file_database_uses_wal_and_survives_reopening() {
 
 #[tokio::test]
 async fn migrations_revert_and_reapply() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::connect(&file_url(&dir)).await.unwrap();
-    let owner = user("cycle");
-    store
-        .insert(new_config(&owner, "openai", now()))
-        .await
-        .unwrap();
+    let (_dir, store, owner, _) = file_store_with_a_config("cycle").await;
     let reverted = store.revert_all_migrations().await.unwrap();
     assert_eq!(reverted.len(), MIGRATION_COUNT, "{reverted:?}");
     assert!(
@@ -88,15 +98,7 @@ async fn migrations_revert_and_reapply() {
     );
     let applied = store.run_migrations().await.unwrap();
     assert_eq!(applied.len(), MIGRATION_COUNT, "{applied:?}");
-    assert!(ConfigRepository::list(&store, &owner)
-        .await
-        .unwrap()
-        .is_empty());
-    let created = store
-        .insert(new_config(&owner, "openai", now()))
-        .await
-        .unwrap();
-    assert!(created.is_default);
+    works_on_a_fresh_schema(&store, &owner).await;
 }
 
 #[tokio::test]
@@ -108,14 +110,8 @@ async fn deleting_a_config_cascades_to_its_secret_rows() {
         #[diesel(sql_type = diesel::sql_types::BigInt)]
         n: i64,
     }
-    let dir = tempfile::tempdir().unwrap();
+    let (dir, store, owner, created) = file_store_with_a_config("cascade").await;
     let url = file_url(&dir);
-    let store = SqliteStore::connect(&url).await.unwrap();
-    let owner = user("cascade");
-    let created = store
-        .insert(new_config(&owner, "openai", now()))
-        .await
-        .unwrap();
     ConfigRepository::delete(&store, &owner, created.id)
         .await
         .unwrap();
@@ -136,13 +132,7 @@ async fn deleting_a_config_cascades_to_its_secret_rows() {
 #[tokio::test]
 async fn database_files_are_owner_only() {
     use std::os::unix::fs::PermissionsExt;
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::connect(&file_url(&dir)).await.unwrap();
-    let owner = user("perm");
-    store
-        .insert(new_config(&owner, "openai", now()))
-        .await
-        .unwrap();
+    let (dir, _store, _, _) = file_store_with_a_config("perm").await;
     let folder = dir.path().join("nested/dir");
     let mut seen = Vec::new();
     for entry in std::fs::read_dir(&folder).unwrap() {

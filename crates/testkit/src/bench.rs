@@ -1,12 +1,13 @@
 //! The store micro-benchmark, written once for every store: list, upsert and set-default on
-//! one owner, measured with criterion and summarised as operations per second.
+//! one owner, and the resolution chain read (user → global), measured with criterion and
+//! summarised as operations per second.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
 use llm_settings_domain::ports::ConfigRepository;
-use llm_settings_domain::{ConfigId, Owner};
+use llm_settings_domain::{ChainQuery, ConfigId, Owner};
 use tokio::runtime::Runtime;
 
 use crate::fixtures::{new_config, now, stored_secret, unchanged, user};
@@ -42,8 +43,9 @@ impl OpsCounter {
     }
 }
 
-/// Benchmarks `list`, `upsert` (find by provider, then update) and `set_default` of `store`
-/// under the group name `store_name`, on an owner holding five configs.
+/// Benchmarks `list`, `upsert` (find by provider, then update), `set_default` and
+/// `load_chain` of `store` under the group name `store_name`, on an owner holding five
+/// configs (and a global one).
 pub fn store_benches<S: ConfigRepository>(
     c: &mut Criterion,
     rt: &Runtime,
@@ -121,6 +123,43 @@ pub fn store_benches<S: ConfigRepository>(
                         .set_default(&owner, id, now())
                         .await
                         .unwrap_or_else(|e| panic!("set_default: {e}"));
+                }
+                let took = start.elapsed();
+                counter.add(&name, iters, took);
+                took
+            })
+        });
+    });
+    let chain = ChainQuery {
+        owners: vec![owner.clone(), Owner::Global],
+        provider: None,
+        task: None,
+    };
+    rt.block_on(async {
+        if store
+            .find_default(&Owner::Global)
+            .await
+            .ok()
+            .flatten()
+            .is_none()
+        {
+            store
+                .insert(new_config(&Owner::Global, "openai", now()))
+                .await
+                .unwrap_or_else(|e| panic!("bench setup: {e}"));
+        }
+    });
+    let name = format!("{store_name}/load_chain");
+    group.bench_function("load_chain", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    let snapshot = store
+                        .load_chain(chain.clone())
+                        .await
+                        .unwrap_or_else(|e| panic!("load_chain: {e}"));
+                    assert_eq!(snapshot.configs.len(), ids.len() + 1);
                 }
                 let took = start.elapsed();
                 counter.add(&name, iters, took);

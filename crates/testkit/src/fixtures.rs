@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use llm_settings_domain::ports::{Clock, ProviderProbe, SecretCipher, SystemClock};
+use llm_settings_domain::ports::{
+    Clock, ConfigRepository, ProviderProbe, SecretCipher, SystemClock,
+};
 use llm_settings_domain::{
     ConfigWrite, Error, InstanceId, ModelName, NewProviderConfig, Owner, ProbeOutcome,
     ProbeRequest, ProviderConfig, ProviderId, Result, SealedSecret, SecretBinding, SecretHints,
@@ -69,6 +71,20 @@ pub fn new_config(owner: &Owner, provider_name: &str, now: Timestamp) -> NewProv
         make_default: false,
         now,
     }
+}
+
+/// Proves a freshly (re)migrated store works: `owner` has no config yet, and its first one
+/// becomes the default.
+pub async fn works_on_a_fresh_schema<S: ConfigRepository>(store: &S, owner: &Owner) {
+    let configs = ConfigRepository::list(store, owner)
+        .await
+        .unwrap_or_else(|e| panic!("list after migrating: {e}"));
+    assert!(configs.is_empty(), "{configs:?}");
+    let created = store
+        .insert(new_config(owner, "openai", now()))
+        .await
+        .unwrap_or_else(|e| panic!("insert after migrating: {e}"));
+    assert!(created.is_default);
 }
 
 /// A write that keeps every field of `config` as it is.
