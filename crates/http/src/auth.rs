@@ -246,22 +246,61 @@ impl TokenIssuer {
 
 /// Verifies the request's bearer token: the application state and the actor, or a 401.
 pub fn authenticate(req: &HttpRequest) -> Result<(Data<AppState>, Actor), ApiError> {
-    let state = req.app_data::<Data<AppState>>().cloned().ok_or_else(|| {
-        ApiError::new(ErrorCode::InternalError, "authentication is not configured")
-    })?;
     let header = req
         .headers()
         .get(header::AUTHORIZATION)
         .ok_or_else(|| ApiError::unauthorized(AuthError::Missing.to_string()))?;
-    let token = header
-        .to_str()
-        .ok()
-        .and_then(|h| {
-            let (scheme, token) = h.split_once(' ')?;
-            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-        })
-        .filter(|t| !t.is_empty())
+    let token = bearer(header.as_bytes())
         .ok_or_else(|| ApiError::unauthorized(AuthError::MalformedHeader.to_string()))?;
+    verified(req, token)
+}
+
+/// Headers in which provider SDKs send their API key; the gateway reads its token from the
+/// first one present (the `key` query parameter of Gemini SDKs last).
+const SDK_KEY_HEADERS: [&str; 3] = ["x-api-key", "x-goog-api-key", "api-key"];
+
+/// Verifies the token a provider SDK sends where it would send its API key: `Authorization:
+/// Bearer`, `x-api-key`, `x-goog-api-key`, `api-key`, or the `key` query parameter.
+pub fn authenticate_sdk(req: &HttpRequest) -> Result<(Data<AppState>, Actor), ApiError> {
+    let headers = req.headers();
+    if let Some(header) = headers.get(header::AUTHORIZATION) {
+        let token = bearer(header.as_bytes())
+            .ok_or_else(|| ApiError::unauthorized(AuthError::MalformedHeader.to_string()))?;
+        return verified(req, token);
+    }
+    let from_header = SDK_KEY_HEADERS
+        .iter()
+        .find_map(|name| headers.get(*name))
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().to_owned());
+    let from_query = || {
+        url::form_urlencoded::parse(req.query_string().as_bytes())
+            .find(|(name, _)| name == "key")
+            .map(|(_, value)| value.into_owned())
+    };
+    let token = from_header
+        .or_else(from_query)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| {
+            ApiError::unauthorized(
+                "missing token: send it as `Authorization: Bearer <token>` or where your provider SDK sends its API key",
+            )
+        })?;
+    verified(req, &token)
+}
+
+/// The token of an `Authorization: Bearer <token>` value.
+fn bearer(value: &[u8]) -> Option<&str> {
+    let value = std::str::from_utf8(value).ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+fn verified(req: &HttpRequest, token: &str) -> Result<(Data<AppState>, Actor), ApiError> {
+    let state = req.app_data::<Data<AppState>>().cloned().ok_or_else(|| {
+        ApiError::new(ErrorCode::InternalError, "authentication is not configured")
+    })?;
     let actor = state
         .auth
         .verify(token)

@@ -57,6 +57,8 @@ pub struct AppState {
     pub request_timeout: Duration,
     /// Origins whose pages may call the API from a browser.
     pub cors_origins: cors::CorsOrigins,
+    /// Largest request body the gateway forwards.
+    pub gateway_max_body_bytes: usize,
 }
 
 impl std::fmt::Debug for AppState {

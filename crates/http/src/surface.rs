@@ -105,6 +105,21 @@ pub const CREDENTIALS: Surface = Surface {
     routes: surfaces::credentials::routes,
 };
 
+/// `/v1/gateway`: calls to providers with the resolved credential.
+pub const GATEWAY: Surface = Surface {
+    prefix: "/v1/gateway",
+    tag: "Gateway",
+    description: "Calls a provider with the credential the resolution rule picks, without the key ever leaving the service. Point an official SDK's base URL at `/v1/gateway/{provider}` and pass a token as its API key (any of `Authorization: Bearer`, `x-api-key`, `x-goog-api-key`, `api-key`, or Gemini's `key` parameter): a user token with the `use` scope calls for its own subject (and the instance in its token), a service token for `X-On-Behalf-Of` and/or `X-Instance-Id`. The request's credentials, cookies, `Host`, hop-by-hop and `X-Forwarded-*` headers are dropped; everything else passes untouched, and the answer streams back as it arrives. Errors before the provider answers are `{\"detail\", \"error_code\"}`.",
+    operation_prefix: "gateway",
+    shape: Shape::DetailCode,
+    forbidden: "A user token without the `use` scope, a token acting for someone else, or a target blocked by the outbound policy",
+    names: Naming::Catalog {
+        single_key: false,
+        leading: &[],
+    },
+    routes: surfaces::gateway::routes,
+};
+
 /// `/llm-config/` (seed 001).
 pub const ADMIN: Surface = Surface {
     prefix: "/llm-config",
@@ -186,11 +201,12 @@ pub const SERVICE: Surface = Surface {
 };
 
 /// Every surface, in the document's order; [`SERVICE`] answers the rest.
-pub const SURFACES: [&Surface; 9] = [
+pub const SURFACES: [&Surface; 10] = [
     &NATIVE,
     &INSTANCE_SETTINGS,
     &GLOBAL_SETTINGS,
     &CREDENTIALS,
+    &GATEWAY,
     &ADMIN,
     &PROVIDER_KEYS,
     &PROVIDER_CONFIG,

@@ -229,6 +229,7 @@ async fn serve(config: Config, migrate: bool) -> anyhow::Result<()> {
         request_timeout,
         cors_origins: CorsOrigins::parse(config.cors_origins.as_deref())
             .map_err(|e| anyhow!("LLM_SETTINGS_CORS_ORIGINS: {e}"))?,
+        gateway_max_body_bytes: usize::try_from(config.gateway_max_body_bytes)?,
     });
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
     let per_worker = usize::try_from(config.max_connections)?

@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod app_settings;
 pub mod credentials;
+pub mod gateway;
 pub mod native;
 pub mod provider_config;
 pub mod provider_keys;
