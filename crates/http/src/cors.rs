@@ -13,11 +13,12 @@ use actix_web::HttpResponse;
 use crate::web::is_page_path;
 use crate::AppState;
 
-/// The origins allowed to call the API from a browser.
+/// A list of exact web origins (`scheme://host[:port]`): those allowed to call the API from a
+/// browser, or to frame the settings page.
 #[derive(Debug, Clone, Default)]
-pub struct CorsOrigins(pub Vec<String>);
+pub struct Origins(pub Vec<String>);
 
-impl CorsOrigins {
+impl Origins {
     /// Parses a comma-separated list of exact origins (`https://app.example.com`).
     pub fn parse(list: Option<&str>) -> Result<Self, String> {
         let mut origins = Vec::new();

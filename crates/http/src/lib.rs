@@ -56,9 +56,11 @@ pub struct AppState {
     /// How long a client may take to send a request body.
     pub request_timeout: Duration,
     /// Origins whose pages may call the API from a browser.
-    pub cors_origins: cors::CorsOrigins,
+    pub cors_origins: cors::Origins,
     /// Largest request body the gateway forwards.
     pub gateway_max_body_bytes: usize,
+    /// Origins whose pages may frame the settings page (none by default).
+    pub frame_ancestors: cors::Origins,
 }
 
 impl std::fmt::Debug for AppState {

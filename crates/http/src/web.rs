@@ -40,8 +40,9 @@ const FILES: [(&str, &str, &str); 11] = [
 const JS: &str = "text/javascript; charset=utf-8";
 const CSS: &str = "text/css; charset=utf-8";
 
-/// No inline script or style, nothing from elsewhere, forms never navigate, no framing.
-const CSP: &str = "default-src 'self'; base-uri 'none'; form-action 'none'; object-src 'none'; frame-ancestors 'none'";
+/// No inline script or style, nothing from elsewhere, forms never navigate; framing as the
+/// operator allows (`frame-ancestors`, appended per response).
+const CSP: &str = "default-src 'self'; base-uri 'none'; form-action 'none'; object-src 'none'";
 
 /// The page's routes.
 pub fn routes(config: &mut ServiceConfig) {
@@ -59,6 +60,10 @@ async fn to_page() -> HttpResponse {
 }
 
 async fn page_file(req: HttpRequest) -> HttpResponse {
+    let framing = req
+        .app_data::<actix_web::web::Data<crate::AppState>>()
+        .map(|s| s.frame_ancestors.0.join(" "))
+        .filter(|list| !list.is_empty());
     let name = req.match_info().get("file").unwrap_or("index.html");
     let Some((_, content_type, body)) = FILES.iter().find(|(n, _, _)| *n == name) else {
         return HttpResponse::NotFound()
@@ -66,12 +71,23 @@ async fn page_file(req: HttpRequest) -> HttpResponse {
             .body("not found");
     };
     let mut res = HttpResponse::Ok();
+    match &framing {
+        // Pages of the listed origins may frame the page; X-Frame-Options cannot list them.
+        Some(origins) => res.insert_header((
+            "content-security-policy",
+            format!("{CSP}; frame-ancestors {origins}"),
+        )),
+        None => res
+            .insert_header((
+                "content-security-policy",
+                format!("{CSP}; frame-ancestors 'none'"),
+            ))
+            .insert_header(("x-frame-options", "DENY")),
+    };
     for (name, value) in [
         ("content-type", *content_type),
-        ("content-security-policy", CSP),
         ("referrer-policy", "no-referrer"),
         ("x-content-type-options", "nosniff"),
-        ("x-frame-options", "DENY"),
         ("cache-control", "no-cache"),
         // An application on another origin loads the component as a module script, which
         // browsers fetch in CORS mode; the files hold no secret and no user data.

@@ -59,6 +59,7 @@ fn state(configs: MockConfigRepository, ready: bool) -> Data<AppState> {
         request_timeout: std::time::Duration::from_secs(5),
         cors_origins: Default::default(),
         gateway_max_body_bytes: 1 << 20,
+        frame_ancestors: Default::default(),
     })
 }
 

@@ -140,6 +140,9 @@ pub struct Config {
     /// Comma-separated origins whose pages may call the API from a browser (an application embedding the settings component), e.g. https://app.example.com [default: none]
     #[arg(long, global = true, env = "LLM_SETTINGS_CORS_ORIGINS")]
     pub cors_origins: Option<String>,
+    /// Comma-separated origins whose pages may show the settings page in a frame [default: none: the page refuses framing]
+    #[arg(long, global = true, env = "LLM_SETTINGS_FRAME_ANCESTORS")]
+    pub frame_ancestors: Option<String>,
     /// Days audit events are kept; older ones are pruned in the background
     #[arg(long, global = true, env = "LLM_SETTINGS_AUDIT_RETENTION_DAYS", default_value_t = 90, value_parser = clap::value_parser!(u32).range(1..=36_500))]
     pub audit_retention_days: u32,
@@ -196,6 +199,7 @@ impl Config {
         self.probe_allow_hosts = text(self.probe_allow_hosts);
         self.local_provider_hosts = text(self.local_provider_hosts);
         self.cors_origins = text(self.cors_origins);
+        self.frame_ancestors = text(self.frame_ancestors);
         self.providers = self
             .providers
             .filter(|p| p.iter().any(|v| !v.trim().is_empty()));

@@ -12,7 +12,7 @@ use secrecy::ExposeSecret;
 
 use llm_settings_crypto::{KeyId, Keyring};
 use llm_settings_domain::ConfigId;
-use llm_settings_http::cors::CorsOrigins;
+use llm_settings_http::cors::Origins;
 use llm_settings_http::{AppState, Audience, Claims};
 use llm_settings_server::config::{self, Config, LogFormat};
 use llm_settings_server::{keys, service, store};
@@ -227,9 +227,11 @@ async fn serve(config: Config, migrate: bool) -> anyhow::Result<()> {
         auth,
         readiness: Arc::new(store::StoreReadiness(store)),
         request_timeout,
-        cors_origins: CorsOrigins::parse(config.cors_origins.as_deref())
+        cors_origins: Origins::parse(config.cors_origins.as_deref())
             .map_err(|e| anyhow!("LLM_SETTINGS_CORS_ORIGINS: {e}"))?,
         gateway_max_body_bytes: usize::try_from(config.gateway_max_body_bytes)?,
+        frame_ancestors: Origins::parse(config.frame_ancestors.as_deref())
+            .map_err(|e| anyhow!("LLM_SETTINGS_FRAME_ANCESTORS: {e}"))?,
     });
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
     let per_worker = usize::try_from(config.max_connections)?
