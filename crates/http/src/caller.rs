@@ -201,11 +201,7 @@ impl<R> Caller<R> {
         changes: ConfigPatch,
         make_default: bool,
     ) -> Result<ProviderConfig, ApiError> {
-        let request = UpsertRequest {
-            provider,
-            changes,
-            make_default,
-        };
+        let request = Self::request(provider, changes, make_default);
         let outcome = self
             .service()
             .upsert_config(&self.actor, &self.owner, request);
@@ -319,11 +315,7 @@ impl<R> Caller<R> {
         provider: ProviderId,
         changes: ConfigPatch,
     ) -> Result<ProviderConfig, ApiError> {
-        let request = UpsertRequest {
-            provider,
-            changes,
-            make_default: false,
-        };
+        let request = Self::request(provider, changes, false);
         let created = self
             .service()
             .create_config(&self.actor, &self.owner, request);
@@ -336,15 +328,19 @@ impl<R> Caller<R> {
         provider: ProviderId,
         changes: ConfigPatch,
     ) -> Result<ProviderConfig, ApiError> {
-        let request = UpsertRequest {
-            provider,
-            changes,
-            make_default: true,
-        };
+        let request = Self::request(provider, changes, true);
         let created = self
             .service()
             .create_active_config(&self.actor, &self.owner, request);
         Ok(created.await?)
+    }
+
+    fn request(provider: ProviderId, changes: ConfigPatch, make_default: bool) -> UpsertRequest {
+        UpsertRequest {
+            provider,
+            changes,
+            make_default,
+        }
     }
 }
 

@@ -57,17 +57,9 @@ impl SettingsService {
         if self.ports.configs.find_default(owner).await?.is_some() {
             return Err(active_exists());
         }
-        let existing = self
-            .ports
-            .configs
-            .find_by_provider(owner, request.provider)
-            .await?;
         let mut plan = Plan::new(owner, self.ports.clock.now());
         plan.require_no_default();
-        plan.upsert(
-            request.provider,
-            self.upsert_step(owner, request, existing.as_ref())?,
-        );
+        self.plan_upsert(&mut plan, owner, request).await?;
         self.land(plan).await
     }
 
@@ -119,18 +111,29 @@ impl SettingsService {
         request: &UpsertRequest,
     ) -> Result<Landed> {
         let current = self.load(owner, id).await?;
+        let mut plan = Plan::new(owner, self.ports.clock.now());
+        self.plan_upsert(&mut plan, owner, request).await?;
+        plan.delete(&current);
+        self.land(plan).await
+    }
+
+    /// Plans creating or updating the request's provider config, as the owner has it now.
+    async fn plan_upsert(
+        &self,
+        plan: &mut Plan,
+        owner: &Owner,
+        request: &UpsertRequest,
+    ) -> Result<()> {
         let existing = self
             .ports
             .configs
             .find_by_provider(owner, request.provider)
             .await?;
-        let mut plan = Plan::new(owner, self.ports.clock.now());
         plan.upsert(
             request.provider,
             self.upsert_step(owner, request, existing.as_ref())?,
         );
-        plan.delete(&current);
-        self.land(plan).await
+        Ok(())
     }
 }
 

@@ -194,19 +194,13 @@ impl CallAudit {
         provider: ProviderId,
         started: Timestamp,
     ) -> Self {
-        let asked = request
-            .user
-            .clone()
-            .map(Owner::User)
-            .or_else(|| request.instance.clone().map(Owner::Instance))
-            .unwrap_or(Owner::Global);
         let event = AuditEvent {
             on_behalf_of: request.user.clone(),
             instance: request.instance.clone(),
             provider: Some(provider),
             ..AuditEvent::new(
                 actor.subject.as_str(),
-                asked,
+                request.asked_owner(),
                 AuditAction::Gateway,
                 AuditOutcome::Success,
                 started,

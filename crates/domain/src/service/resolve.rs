@@ -86,6 +86,15 @@ impl ResolvedCredential {
 }
 
 impl ResolveRequest {
+    /// The most specific owner named: the user, else the instance, else the deployment.
+    pub fn asked_owner(&self) -> Owner {
+        self.user
+            .clone()
+            .map(Owner::User)
+            .or_else(|| self.instance.clone().map(Owner::Instance))
+            .unwrap_or(Owner::Global)
+    }
+
     /// The owners to search, most specific first.
     pub fn chain(&self) -> Result<Vec<Owner>> {
         let only_global = self.sources.as_deref() == Some(&[OwnerKind::Global]);
@@ -309,12 +318,6 @@ impl SettingsService {
         request: &ResolveRequest,
         result: Result<&Resolution, &Error>,
     ) {
-        let asked = request
-            .user
-            .clone()
-            .map(Owner::User)
-            .or_else(|| request.instance.clone().map(Owner::Instance))
-            .unwrap_or(Owner::Global);
         let (owner, provider, config_id, outcome) = match result {
             Ok(r) => (
                 r.source.owner.clone(),
@@ -323,7 +326,7 @@ impl SettingsService {
                 AuditOutcome::Success,
             ),
             Err(e) => (
-                asked,
+                request.asked_owner(),
                 request.provider,
                 None,
                 AuditOutcome::Failure(e.code().to_owned()),

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use super::SettingsService;
 use crate::actor::{Access, Actor};
-use crate::audit::{AuditAction, AuditOutcome};
+use crate::audit::AuditAction;
 use crate::error::{Error, Result};
 use crate::owner::Owner;
 use crate::task::{TaskAssignment, TaskName};
@@ -49,20 +49,15 @@ impl SettingsService {
         }
         let now = self.ports.clock.now();
         let result = self.ports.tasks.upsert(owner, assignments, now).await;
-        let outcome = match &result {
-            Ok(()) => AuditOutcome::Success,
-            Err(e) => AuditOutcome::Failure(e.code().to_owned()),
-        };
-        self.audit(
+        self.audited(
             actor,
             owner,
             None,
-            None,
             AuditAction::TaskAssignments,
-            outcome,
+            result,
+            |_| None,
         )
-        .await;
-        result?;
+        .await?;
         self.ports.tasks.list(owner).await
     }
 
@@ -79,19 +74,14 @@ impl SettingsService {
             Ok(false) => Err(Error::NotFound(format!("task assignment {task}"))),
             Err(err) => Err(err),
         };
-        let outcome = match &result {
-            Ok(()) => AuditOutcome::Success,
-            Err(e) => AuditOutcome::Failure(e.code().to_owned()),
-        };
-        self.audit(
+        self.audited(
             actor,
             owner,
             None,
-            None,
             AuditAction::TaskAssignments,
-            outcome,
+            result,
+            |_| None,
         )
-        .await;
-        result
+        .await
     }
 }

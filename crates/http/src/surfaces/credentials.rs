@@ -11,9 +11,10 @@ use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use llm_settings_domain::{
-    InstanceId, ModelName, Owner, OwnerKind, ResolveRequest, ResolvedCredential, TaskName, UserId,
+    InstanceId, ModelName, OwnerKind, ResolveRequest, ResolvedCredential, TaskName, UserId,
 };
 
+use super::native::EffectiveSource;
 use super::Answer;
 use crate::body::JsonBody;
 use crate::caller::{Caller, Deployment};
@@ -45,16 +46,11 @@ pub struct ResolveBody {
     pub sources: Option<Vec<String>>,
 }
 
-/// Whose config the credential is.
+/// Whose config the credential is, and the version of it that was read.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ResolvedSource {
-    /// `user`, `instance` or `global`.
-    #[schema(example = "instance")]
-    pub owner: String,
-    #[schema(example = "acme")]
-    pub instance_id: Option<String>,
-    #[schema(example = 12)]
-    pub config_id: i64,
+    #[serde(flatten)]
+    pub config: EffectiveSource,
     #[schema(example = 3)]
     pub version: i64,
 }
@@ -85,12 +81,7 @@ impl From<&ResolvedCredential> for ResolveResponse {
                 .map(|(k, v)| (k.to_owned(), v.to_owned()))
                 .collect(),
             source: ResolvedSource {
-                owner: r.source.owner.kind().as_str().to_owned(),
-                instance_id: match &r.source.owner {
-                    Owner::Instance(id) => Some(id.to_string()),
-                    _ => None,
-                },
-                config_id: r.source.config_id.0,
+                config: (&r.source).into(),
                 version: r.source.version,
             },
             task: r.task.as_ref().map(ToString::to_string),

@@ -247,6 +247,9 @@ pub struct TestConnectionResponse {
     /// Seconds to wait before retrying, when the provider rate-limited the test.
     #[schema(example = json!(null))]
     pub retry_after_seconds: Option<u64>,
+    /// The model ids the provider listed (the first ones), for choosing a model.
+    #[schema(example = json!(["claude-sonnet-4-5", "claude-opus-4-1"]))]
+    pub models: Vec<String>,
 }
 
 /// List the BYOK-capable providers with display metadata.
@@ -384,6 +387,7 @@ async fn test_connection(
         model_available: result.model.filter(|_| outcome.model_available),
         failure: outcome.failure.map(|f| f.as_str().to_owned()),
         retry_after_seconds: outcome.retry_after_secs,
+        models: outcome.models,
     }))
 }
 
@@ -412,20 +416,26 @@ pub struct EffectiveResponse {
     pub task: Option<String>,
 }
 
+impl From<&llm_settings_domain::ResolvedSource> for EffectiveSource {
+    fn from(source: &llm_settings_domain::ResolvedSource) -> Self {
+        Self {
+            owner: source.owner.kind().as_str().to_owned(),
+            instance_id: match &source.owner {
+                llm_settings_domain::Owner::Instance(id) => Some(id.to_string()),
+                _ => None,
+            },
+            config_id: source.config_id.0,
+        }
+    }
+}
+
 impl From<llm_settings_domain::Resolution> for EffectiveResponse {
     fn from(r: llm_settings_domain::Resolution) -> Self {
         Self {
             provider: r.provider.to_string(),
+            source: (&r.source).into(),
             model: r.model,
             base_url: r.base_url,
-            source: EffectiveSource {
-                owner: r.source.owner.kind().as_str().to_owned(),
-                instance_id: match &r.source.owner {
-                    llm_settings_domain::Owner::Instance(id) => Some(id.to_string()),
-                    _ => None,
-                },
-                config_id: r.source.config_id.0,
-            },
             task: r.task.map(|t| t.to_string()),
         }
     }
