@@ -329,7 +329,11 @@ async fn read_scoped_and_scopeless_tokens_change_nothing(backend: Backend) {
             None,
         )
         .await;
-    assert_eq!(r.body["credentials"]["api_key"], "sk-proj-***", "{}", r.text);
+    assert_eq!(
+        r.body["credentials"]["api_key"], "sk-proj-***",
+        "{}",
+        r.text
+    );
 }
 
 /// The same fake endpoint for `provider` on another port, and over https on the same port.
