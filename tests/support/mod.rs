@@ -244,32 +244,34 @@ impl Service {
         body: Option<&Value>,
         headers: &[(&str, &str)],
     ) -> Reply {
-        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        let mut req = self.client.request(method, format!("{}{path}", self.base));
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
+        self.handle().send(method, path, token, body, headers).await
+    }
+
+    /// A cloneable handle that sends requests to this service, for concurrent tasks.
+    pub fn handle(&self) -> Handle {
+        Handle {
+            base: self.base.clone(),
+            client: self.client.clone(),
         }
-        if let Some(b) = body {
-            req = req.json(b);
+    }
+
+    /// The `DATABASE_URL` this service runs on.
+    pub fn database_url(&self) -> String {
+        match &self.database {
+            None => format!(
+                "sqlite://{}",
+                self.data_dir.path().join("llm-settings.sqlite3").display()
+            ),
+            Some(db) => db.url().to_owned(),
         }
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        let res = req.send().await.unwrap();
-        let status = res.status().as_u16();
-        let headers = res.headers().clone();
-        let text = res.text().await.unwrap();
-        let body = if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap_or(Value::Null)
-        };
-        Reply {
-            status,
-            headers,
-            body,
-            text,
-        }
+    }
+
+    /// The service's database opened through the store adapter, beside the running service
+    /// (to read what it wrote, e.g. the audit table).
+    pub async fn open_store(&self) -> Arc<dyn llm_settings_server::store::Store> {
+        llm_settings_server::store::open(&self.database_url(), false)
+            .await
+            .unwrap()
     }
 
     /// Sends a raw body with the given content type.
@@ -388,6 +390,85 @@ impl Drop for Service {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Sends requests to a running [`Service`]; cheap to clone into concurrent tasks.
+#[derive(Clone)]
+pub struct Handle {
+    pub base: String,
+    client: reqwest::Client,
+}
+
+impl Handle {
+    /// Sends a request with an optional bearer token, JSON body and extra headers.
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut req = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status().as_u16();
+        let headers = res.headers().clone();
+        let text = res.text().await.unwrap();
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::Null)
+        };
+        Reply {
+            status,
+            headers,
+            body,
+            text,
+        }
+    }
+
+    /// Shorthand for a JSON request with a token.
+    pub async fn call(&self, method: &str, path: &str, token: &str, body: Option<Value>) -> Reply {
+        self.send(method, path, Some(token), body.as_ref(), &[])
+            .await
+    }
+}
+
+/// The message of an error body in any surface's shape: `{"detail": "…"}`,
+/// `{"error": {"message": "…"}}` or `{"ok": false, "error": "…"}`.
+pub fn error_message(body: &Value) -> String {
+    body["detail"]
+        .as_str()
+        .or_else(|| body["error"]["message"].as_str())
+        .or_else(|| body["error"].as_str())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Polls `probe` until it gives a value, for at most `limit`; panics naming `what`.
+pub async fn eventually<T, F, Fut>(what: &str, limit: Duration, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
 

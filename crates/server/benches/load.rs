@@ -3,6 +3,10 @@
 //! adapter (diesel-async) at the same concurrency. Prints req/s, p50 and p99 for both and the
 //! ratio service/raw, on Postgres and on SQLite.
 //!
+//! Phases: list and upsert of a user's configs; then resolution (`POST /v1/credentials/resolve`
+//! with a service token) for 1,000 distinct users, each with a key of their own, an instance
+//! key and a global key behind it, against the same chain read (`load_chain`) through the store.
+//!
 //! `BENCH_SECONDS` (default 10) sets each phase's length, `BENCH_CLIENTS` (default 64) the
 //! concurrency.
 
@@ -21,8 +25,8 @@ use serde_json::json;
 use llm_settings_crypto::Keyring;
 use llm_settings_domain::ports::{ConfigRepository, SecretCipher};
 use llm_settings_domain::{
-    AuditAction, AuditEvent, AuditOutcome, ConfigWrite, Owner, ProviderId, SecretBinding,
-    SecretHints, SecretValue, StoredSecret, Timestamp, UserId,
+    AuditAction, AuditEvent, AuditOutcome, ChainQuery, ConfigWrite, InstanceId, NewProviderConfig,
+    Owner, ProviderId, SecretBinding, SecretHints, SecretValue, StoredSecret, Timestamp, UserId,
 };
 use llm_settings_server::store::{self, Store};
 use support::{Backend, Service};
@@ -259,14 +263,155 @@ async fn bench(backend: Backend, clients: usize, duration: Duration) -> Vec<(Str
         .await
     };
 
+    let (resolve, raw_resolve) = resolve_phase(svc, raw, keyring, clients, duration).await;
+
     row(name, "GET /  (list)", "service", &list);
     row(name, "GET /  (list)", "raw SQL", &raw_list);
     row(name, "POST / (upsert)", "service", &upsert);
     row(name, "POST / (upsert)", "raw SQL", &raw_upsert);
+    row(name, "POST resolve", "service", &resolve);
+    row(name, "POST resolve", "raw SQL", &raw_resolve);
     vec![
         (format!("{name} list"), list.rate() / raw_list.rate()),
         (format!("{name} upsert"), upsert.rate() / raw_upsert.rate()),
+        (
+            format!("{name} resolve"),
+            resolve.rate() / raw_resolve.rate(),
+        ),
     ]
+}
+
+/// Users resolved for, each with an openai key of their own.
+const RESOLVE_USERS: usize = 1_000;
+/// Instances the users are spread over, each with an openai key.
+const RESOLVE_INSTANCES: usize = 10;
+
+/// The chain of resolution user `n`: the user, their instance, global.
+fn resolve_chain(n: usize) -> (Owner, Owner) {
+    (
+        Owner::User(UserId::parse(format!("resolve-{n:04}")).unwrap()),
+        Owner::Instance(InstanceId::parse(format!("tenant-{}", n % RESOLVE_INSTANCES)).unwrap()),
+    )
+}
+
+/// Which user client `c` resolves for on its `i`-th request: every client walks all users.
+fn resolve_user(clients: usize, c: usize, i: u64) -> usize {
+    (c + (i as usize).wrapping_mul(clients)) % RESOLVE_USERS
+}
+
+/// Seeds the users', instances' and global openai keys through the store (sealed under the
+/// service's keyring), restarts the service, drives `POST /v1/credentials/resolve` with a
+/// service token, stops it, then reads the same chains through the store with `load_chain`.
+async fn resolve_phase(
+    svc: Service,
+    raw: Arc<dyn Store>,
+    keyring: Arc<Keyring>,
+    clients: usize,
+    duration: Duration,
+) -> (Stats, Stats) {
+    let openai = ProviderId::lookup("openai").unwrap();
+    let mut owners: Vec<Owner> = Vec::new();
+    for n in 0..RESOLVE_USERS {
+        owners.push(resolve_chain(n).0);
+    }
+    for n in 0..RESOLVE_INSTANCES {
+        owners.push(resolve_chain(n).1);
+    }
+    owners.push(Owner::Global);
+    let owners = Arc::new(owners);
+    let seeding: Vec<_> = (0..clients)
+        .map(|c| {
+            let (raw, keyring, owners) = (raw.clone(), keyring.clone(), owners.clone());
+            tokio::spawn(async move {
+                for owner in owners.iter().skip(c).step_by(clients) {
+                    let plain = format!("sk-proj-resolve-{}-0123456789ABCDEFGHIJ", owner.id());
+                    let binding = SecretBinding::new(owner, openai, "api_key");
+                    let sealed = keyring
+                        .seal(&SecretValue::new(plain.clone()), &binding)
+                        .unwrap();
+                    raw.insert(NewProviderConfig {
+                        owner: owner.clone(),
+                        provider: openai,
+                        secrets: BTreeMap::from([(
+                            "api_key".to_owned(),
+                            StoredSecret {
+                                sealed,
+                                hints: SecretHints::of(&plain),
+                            },
+                        )]),
+                        settings: BTreeMap::new(),
+                        model: None,
+                        base_url: None,
+                        enabled: true,
+                        make_default: false,
+                        now: Timestamp::new(time::OffsetDateTime::now_utc()),
+                    })
+                    .await
+                    .unwrap();
+                }
+            })
+        })
+        .collect();
+    for task in seeding {
+        task.await.unwrap();
+    }
+
+    let mut svc = svc
+        .restart(&[("LLM_SETTINGS_LOG", "warn,llm_settings=info")])
+        .await
+        .unwrap();
+    let base = svc.base.clone();
+    let token = Arc::new(svc.token("bench-backend", "", &["service"], None));
+    let http: Arc<Vec<reqwest::Client>> = Arc::new(
+        (0..clients)
+            .map(|_| {
+                reqwest::Client::builder()
+                    .no_proxy()
+                    .pool_max_idle_per_host(1)
+                    .build()
+                    .unwrap()
+            })
+            .collect(),
+    );
+    // Every resolution is the user's own key (checked once here, counted by status below).
+    let (user, instance) = resolve_chain(7);
+    let answer: serde_json::Value = http[0]
+        .post(format!("{base}/v1/credentials/resolve"))
+        .bearer_auth(token.as_str())
+        .json(&json!({"user": user.id(), "instance": instance.id()}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["source"]["owner"], "user", "{answer}");
+    let resolve = drive(clients, duration, move |c, i| {
+        let (user, instance) = resolve_chain(resolve_user(clients, c, i));
+        let req = http[c]
+            .post(format!("{base}/v1/credentials/resolve"))
+            .bearer_auth(token.as_str())
+            .json(&json!({"user": user.id(), "instance": instance.id()}));
+        async move { expect_status(req, 200).await }
+    })
+    .await;
+    assert!(svc.terminate(), "the service stops cleanly");
+
+    let raw_resolve = drive(clients, duration, move |c, i| {
+        let raw = raw.clone();
+        let (user, instance) = resolve_chain(resolve_user(clients, c, i));
+        async move {
+            raw.load_chain(ChainQuery {
+                owners: vec![user, instance, Owner::Global],
+                provider: None,
+                task: None,
+            })
+            .await
+            .is_ok_and(|chain| chain.configs.len() == 3)
+        }
+    })
+    .await;
+    (resolve, raw_resolve)
 }
 
 fn main() {

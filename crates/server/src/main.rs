@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand};
 use secrecy::ExposeSecret;
 
 use llm_settings_crypto::{KeyId, Keyring};
-use llm_settings_domain::ConfigId;
+use llm_settings_domain::{ConfigId, Role, Scope};
 use llm_settings_http::cors::Origins;
 use llm_settings_http::{AppState, Audience, Claims};
 use llm_settings_server::config::{self, Config, LogFormat};
@@ -45,10 +45,10 @@ enum Command {
         /// The user id (`sub` claim).
         #[arg(long)]
         sub: String,
-        /// Space-separated scopes.
+        /// Space-separated scopes: `read`, `write`, `use`.
         #[arg(long, default_value = "read write")]
         scope: String,
-        /// A role (`admin`, `superadmin`); repeat for several.
+        /// A role (`admin`, `superadmin`, `service`); repeat for several.
         #[arg(long = "role")]
         roles: Vec<String>,
         /// The tenant instance the token acts for.
@@ -139,6 +139,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             ttl,
         } => {
             init_logging(&config)?;
+            check_token_claims(&scope, &roles)?;
             let issuer = keys::issuer(&config)?;
             let exp = time::OffsetDateTime::now_utc().unix_timestamp().max(0) as u64 + ttl;
             let claims = Claims {
@@ -172,6 +173,26 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             })
         }
     }
+}
+
+/// Refuses a role or scope the service would ignore, so `token` never prints a token that
+/// silently lacks what was asked for.
+fn check_token_claims(scope: &str, roles: &[String]) -> anyhow::Result<()> {
+    if let Some(role) = roles.iter().find(|r| Role::parse(r).is_none()) {
+        let accepted: Vec<&str> = Role::ALL.iter().map(Role::as_str).collect();
+        return Err(anyhow!(
+            "unknown role {role:?}: the accepted roles are {}",
+            accepted.join(", ")
+        ));
+    }
+    if let Some(item) = scope.split_whitespace().find(|s| Scope::parse(s).is_none()) {
+        let accepted: Vec<&str> = Scope::ALL.iter().map(Scope::as_str).collect();
+        return Err(anyhow!(
+            "unknown scope {item:?}: the accepted scopes are {}",
+            accepted.join(", ")
+        ));
+    }
+    Ok(())
 }
 
 async fn migrate(config: &Config) -> anyhow::Result<()> {
