@@ -462,15 +462,11 @@ pub(super) async fn load_chain(
     if owners.is_empty() {
         return Ok(ChainSnapshot::default());
     }
-    // Kinds × ids covers the owners and maybe a few more (an instance named like the user);
-    // those rows are dropped below.
-    let kinds: Vec<&str> = owners.iter().map(|o| o.kind).collect();
-    let ids: Vec<&str> = owners.iter().map(|o| o.id.as_str()).collect();
+    // One `(kind = ? AND id = ?)` per owner, OR-ed: each is a lookup in the unique
+    // (owner, provider) index. (Kind = ANY and id = ANY would match more pairs and read both
+    // tables whole until they are large.)
     let mut configs = provider_configs::table
         .left_join(provider_config_secrets::table)
-        .filter(provider_configs::enabled)
-        .filter(provider_configs::owner_kind.eq_any(kinds.clone()))
-        .filter(provider_configs::owner_id.eq_any(ids.clone()))
         .select((
             provider_configs::all_columns,
             (
@@ -481,6 +477,14 @@ pub(super) async fn load_chain(
             None::<String>.into_sql::<Nullable<Text>>(),
         ))
         .into_boxed();
+    for owner in &owners {
+        configs = configs.or_filter(
+            provider_configs::owner_kind
+                .eq(owner.kind)
+                .and(provider_configs::owner_id.eq(owner.id.as_str())),
+        );
+    }
+    configs = configs.filter(provider_configs::enabled);
     if let Some(provider) = query.provider {
         configs = configs.filter(provider_configs::provider.eq(provider.as_str()));
     }
@@ -489,10 +493,7 @@ pub(super) async fn load_chain(
         Some(task) => {
             // Bound values, not SQL literals: a literal would keep the statement out of
             // the prepared-statement cache and have it planned on every call.
-            let assignments = task_assignments::table
-                .filter(task_assignments::task.eq(task.as_str()))
-                .filter(task_assignments::owner_kind.eq_any(kinds))
-                .filter(task_assignments::owner_id.eq_any(ids))
+            let mut assignments = task_assignments::table
                 .select((
                     (
                         0_i64.into_sql::<BigInt>(),
@@ -521,6 +522,14 @@ pub(super) async fn load_chain(
                     task_assignments::task.nullable(),
                 ))
                 .into_boxed();
+            for owner in &owners {
+                assignments = assignments.or_filter(
+                    task_assignments::owner_kind
+                        .eq(owner.kind)
+                        .and(task_assignments::owner_id.eq(owner.id.as_str())),
+                );
+            }
+            assignments = assignments.filter(task_assignments::task.eq(task.as_str()));
             configs.union_all(assignments).load(c).await?
         }
     };

@@ -214,6 +214,10 @@ impl SqliteStore {
 
     async fn checkout(&self) -> Result<InUse<AsyncDieselConnectionManager<Conn>>> {
         let conn = checkout(&self.pool, CHECKOUT_TIMEOUT, "SQLite").await?;
+        let abandon = match self.location {
+            Location::File(_) => close_abandoned,
+            Location::Memory => roll_back_abandoned,
+        };
         Ok(InUse::new(conn, abandon))
     }
 
@@ -249,16 +253,26 @@ fn migration_error(err: &(dyn std::error::Error + Send + Sync)) -> StoreError {
     ))
 }
 
-/// Takes a connection whose operation was abandoned mid-way (the caller went away): rolls
-/// back whatever transaction it left open, once its running statement is done, and only
-/// then returns it to the pool. An in-memory database lives in its one connection, so
-/// closing it instead would lose the data.
-fn abandon(conn: Object<Conn>) {
+/// Takes a file database's connection whose operation was abandoned mid-way (the caller went
+/// away): it is closed, not reused. A statement still running on the blocking pool holds the
+/// connection until it ends; closing then rolls back what it left open.
+fn close_abandoned(conn: Object<Conn>) {
+    drop(Object::take(conn));
+}
+
+/// Takes an in-memory database's connection whose operation was abandoned mid-way: the data
+/// lives in that one connection, so it rolls back the open transaction once the running
+/// statement is done, and returns the connection to the pool a moment later, once the
+/// finished statement's thread has let go of it.
+fn roll_back_abandoned(conn: Object<Conn>) {
     match tokio::runtime::Handle::try_current() {
         Ok(runtime) => drop(runtime.spawn(roll_back(conn))),
         Err(_) => drop(Object::take(conn)),
     }
 }
+
+/// How long a rolled-back in-memory connection rests before the pool may check it.
+const SETTLE: std::time::Duration = std::time::Duration::from_millis(200);
 
 async fn roll_back(mut conn: Object<Conn>) {
     let rolled_back = conn
@@ -275,5 +289,7 @@ async fn roll_back(mut conn: Object<Conn>) {
     if let Err(err) = rolled_back {
         tracing::warn!(error = %err, "an abandoned SQLite transaction could not be rolled back; closing its connection");
         drop(Object::take(conn));
+        return;
     }
+    tokio::time::sleep(SETTLE).await;
 }

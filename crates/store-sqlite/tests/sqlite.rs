@@ -182,6 +182,27 @@ async fn an_abandoned_write_keeps_an_in_memory_database() {
                 .unwrap();
         }
     }
+    // A write given up after its commit was sent has landed; one given up before has not.
+    // Either way the data outlived every abandoned write and nothing is half-written.
     let all = ConfigRepository::list(&store, &owner).await.unwrap();
-    assert_eq!(all, vec![kept], "the data outlived every abandoned write");
+    assert_eq!(all[0], kept, "the data outlived every abandoned write");
+    assert!(all.len() <= 2, "{all:?}");
+    assert!(
+        all.iter().all(|c| c.secrets.contains_key("api_key")),
+        "{all:?}"
+    );
+    // The connection still works.
+    if let Some(landed) = all.get(1) {
+        ConfigRepository::delete(&store, &owner, landed.id)
+            .await
+            .unwrap();
+    }
+    let after = store
+        .insert(new_config(&owner, "gemini", now()))
+        .await
+        .unwrap();
+    assert_eq!(
+        ConfigRepository::list(&store, &owner).await.unwrap(),
+        vec![kept, after]
+    );
 }
