@@ -91,9 +91,6 @@ impl From<&ResolvedCredential> for ResolveResponse {
 
 /// A body as the domain's request; every value checked, named in the error.
 fn request_of(c: &Caller<Deployment>, body: ResolveBody) -> Result<ResolveRequest, ApiError> {
-    let field = |name: &'static str| {
-        move |e: llm_settings_domain::Error| ApiError::from(e).with_field(name)
-    };
     let sources = body
         .sources
         .map(|list| {
@@ -103,32 +100,28 @@ fn request_of(c: &Caller<Deployment>, body: ResolveBody) -> Result<ResolveReques
         })
         .transpose()?;
     Ok(ResolveRequest {
-        user: body
-            .user
-            .map(UserId::parse)
-            .transpose()
-            .map_err(field("user"))?,
-        instance: body
-            .instance
-            .map(InstanceId::parse)
-            .transpose()
-            .map_err(field("instance"))?,
-        task: body
-            .task
-            .map(TaskName::parse)
-            .transpose()
-            .map_err(field("task"))?,
+        user: checked(body.user, "user", UserId::parse)?,
+        instance: checked(body.instance, "instance", InstanceId::parse)?,
+        task: checked(body.task, "task", TaskName::parse)?,
         provider: body
             .provider
             .map(|p| CREDENTIALS.names.provider(c.catalog(), &p))
             .transpose()?,
-        model: body
-            .model
-            .map(ModelName::parse)
-            .transpose()
-            .map_err(field("model"))?,
+        model: checked(body.model, "model", ModelName::parse)?,
         sources,
     })
+}
+
+/// An optional field checked by `parse`; an error names the field.
+fn checked<T>(
+    value: Option<String>,
+    field: &'static str,
+    parse: impl FnOnce(String) -> llm_settings_domain::Result<T>,
+) -> Result<Option<T>, ApiError> {
+    value
+        .map(parse)
+        .transpose()
+        .map_err(|e| ApiError::from(e).with_field(field))
 }
 
 fn source_kind(name: &str) -> Result<OwnerKind, ApiError> {
