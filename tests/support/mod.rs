@@ -55,12 +55,21 @@ pub struct Reply {
 impl Service {
     /// Starts the binary on a fresh database with the given extra environment.
     pub async fn start(backend: Backend, extra_env: &[(&str, &str)]) -> Self {
+        Self::start_with_args(backend, extra_env, &[]).await
+    }
+
+    /// Starts the binary as [`Service::start`] does, with `serve` and `args` on its command line.
+    pub async fn start_with_args(
+        backend: Backend,
+        extra_env: &[(&str, &str)],
+        args: &[&str],
+    ) -> Self {
         let data_dir = tempfile::tempdir().unwrap();
         let database = match backend {
             Backend::Sqlite => None,
             Backend::Postgres => Some(TestDatabase::create().await),
         };
-        match Self::spawn(backend, data_dir, database, extra_env).await {
+        match Self::spawn(backend, data_dir, database, extra_env, args).await {
             Ok(service) => service,
             Err((logs, _, _)) => panic!("the service did not start:\n{logs}"),
         }
@@ -75,7 +84,7 @@ impl Service {
         let database = self.database.take();
         let backend = self.backend;
         drop(self);
-        Self::spawn(backend, data_dir, database, extra_env)
+        Self::spawn(backend, data_dir, database, extra_env, &[])
             .await
             .map_err(|(logs, _, _)| logs)
     }
@@ -131,6 +140,7 @@ impl Service {
         data_dir: tempfile::TempDir,
         database: Option<TestDatabase>,
         extra_env: &[(&str, &str)],
+        args: &[&str],
     ) -> Result<Self, (String, tempfile::TempDir, Option<TestDatabase>)> {
         let mut env = Self::base_env(backend, data_dir.path(), database.as_ref());
         env.extend(
@@ -141,7 +151,10 @@ impl Service {
         let mut cmd = Self::command(&env);
         if backend == Backend::Postgres {
             cmd.arg("serve").arg("--migrate");
+        } else if !args.is_empty() {
+            cmd.arg("serve");
         }
+        cmd.args(args);
         cmd.stdout(Stdio::null()).stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("the llm-settings binary starts");
         let logs = Arc::new(Mutex::new(String::new()));

@@ -43,23 +43,24 @@ impl AuditAction {
         }
     }
 
+    /// Every action, in the order of the list above.
+    pub const ALL: [Self; 11] = [
+        Self::Create,
+        Self::Update,
+        Self::Delete,
+        Self::SetDefault,
+        Self::Test,
+        Self::Decrypt,
+        Self::Rewrap,
+        Self::TaskAssignments,
+        Self::DocumentUpdate,
+        Self::Resolve,
+        Self::Gateway,
+    ];
+
     /// Parses a stored name.
     pub fn parse(value: &str) -> Option<Self> {
-        [
-            Self::Create,
-            Self::Update,
-            Self::Delete,
-            Self::SetDefault,
-            Self::Test,
-            Self::Decrypt,
-            Self::Rewrap,
-            Self::TaskAssignments,
-            Self::DocumentUpdate,
-            Self::Resolve,
-            Self::Gateway,
-        ]
-        .into_iter()
-        .find(|a| a.as_str() == value)
+        Self::ALL.into_iter().find(|a| a.as_str() == value)
     }
 }
 
@@ -152,6 +153,14 @@ impl AuditEvent {
 pub struct AuditRecord {
     pub id: i64,
     pub event: AuditEvent,
+}
+
+/// One page of audit events, newest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditPage {
+    pub records: Vec<AuditRecord>,
+    /// The `before_id` that reads the next page; `None` when this page is the last.
+    pub next_before_id: Option<i64>,
 }
 
 /// Whose events a reader may see.

@@ -25,7 +25,8 @@ pub mod values;
 
 pub use actor::{Access, Actor, Role, Scope};
 pub use audit::{
-    AuditAction, AuditEvent, AuditOutcome, AuditQuery, AuditRecord, AuditScope, CallStats,
+    AuditAction, AuditEvent, AuditOutcome, AuditPage, AuditQuery, AuditRecord, AuditScope,
+    CallStats,
 };
 pub use catalog::{Catalog, CredentialField, ProbeShape, ProviderId, ProviderSpec};
 pub use chain::{ChainQuery, ChainSnapshot};
@@ -42,7 +43,7 @@ pub use secret::{SealedSecret, SecretBinding, SecretValue, StoredSecret};
 pub use service::{
     choose, ConnectionTest, ConnectionTestResult, GatewayAnswer, GatewayCall, Ports, Resolution,
     ResolveRequest, ResolvedCredential, ResolvedSource, RewrapReport, SettingsService,
-    SettingsUpdate, SettingsView, UpsertOutcome, UpsertRequest,
+    SettingsUpdate, SettingsView, UpsertOutcome, UpsertRequest, MAX_AUDIT_PAGE,
 };
 pub use task::{TaskAssignment, TaskName};
 pub use values::{BaseUrl, ConfigId, ModelName, Timestamp};

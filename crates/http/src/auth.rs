@@ -39,6 +39,30 @@ pub enum AuthError {
     Invalid(String),
 }
 
+impl AuthError {
+    /// The reason class, for logs: which kind of refusal, never the token or its claims.
+    pub fn class(&self) -> &'static str {
+        match self {
+            Self::Missing => "missing",
+            Self::MalformedHeader => "malformed_header",
+            Self::Expired => "expired",
+            Self::NotYetValid => "not_yet_valid",
+            Self::BadSignature => "bad_signature",
+            Self::Algorithm => "algorithm",
+            Self::Issuer => "issuer",
+            Self::Audience => "audience",
+            Self::MissingClaim(_) => "missing_claim",
+            Self::Invalid(_) => "invalid",
+        }
+    }
+}
+
+/// A refused token as a 401, logged with its reason class (never the token).
+fn refused(err: &AuthError, message: impl Into<String>) -> ApiError {
+    tracing::info!(reason = %err.class(), "bearer token refused (401)");
+    ApiError::unauthorized(message)
+}
+
 /// Problems with the verification key given by the operator.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthSetupError {
@@ -249,9 +273,13 @@ pub fn authenticate(req: &HttpRequest) -> Result<(Data<AppState>, Actor), ApiErr
     let header = req
         .headers()
         .get(header::AUTHORIZATION)
-        .ok_or_else(|| ApiError::unauthorized(AuthError::Missing.to_string()))?;
-    let token = bearer(header.as_bytes())
-        .ok_or_else(|| ApiError::unauthorized(AuthError::MalformedHeader.to_string()))?;
+        .ok_or_else(|| refused(&AuthError::Missing, AuthError::Missing.to_string()))?;
+    let token = bearer(header.as_bytes()).ok_or_else(|| {
+        refused(
+            &AuthError::MalformedHeader,
+            AuthError::MalformedHeader.to_string(),
+        )
+    })?;
     verified(req, token)
 }
 
@@ -264,8 +292,12 @@ const SDK_KEY_HEADERS: [&str; 3] = ["x-api-key", "x-goog-api-key", "api-key"];
 pub fn authenticate_sdk(req: &HttpRequest) -> Result<(Data<AppState>, Actor), ApiError> {
     let headers = req.headers();
     if let Some(header) = headers.get(header::AUTHORIZATION) {
-        let token = bearer(header.as_bytes())
-            .ok_or_else(|| ApiError::unauthorized(AuthError::MalformedHeader.to_string()))?;
+        let token = bearer(header.as_bytes()).ok_or_else(|| {
+            refused(
+                &AuthError::MalformedHeader,
+                AuthError::MalformedHeader.to_string(),
+            )
+        })?;
         return verified(req, token);
     }
     let from_header = SDK_KEY_HEADERS
@@ -282,7 +314,8 @@ pub fn authenticate_sdk(req: &HttpRequest) -> Result<(Data<AppState>, Actor), Ap
         .or_else(from_query)
         .filter(|t| !t.is_empty())
         .ok_or_else(|| {
-            ApiError::unauthorized(
+            refused(
+                &AuthError::Missing,
                 "missing token: send it as `Authorization: Bearer <token>` or where your provider SDK sends its API key",
             )
         })?;
@@ -304,7 +337,7 @@ fn verified(req: &HttpRequest, token: &str) -> Result<(Data<AppState>, Actor), A
     let actor = state
         .auth
         .verify(token)
-        .map_err(|e| ApiError::unauthorized(e.to_string()))?;
+        .map_err(|e| refused(&e, e.to_string()))?;
     Ok((state, actor))
 }
 

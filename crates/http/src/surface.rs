@@ -63,7 +63,7 @@ pub const NATIVE: Surface = Surface {
     shape: Shape::DetailCode,
     forbidden: "The token lacks the `read` scope (to read) or `write` scope (to change or test)",
     names: SINGLE_KEY,
-    routes: surfaces::native::routes,
+    routes: surfaces::native::user_routes,
 };
 
 /// `/instances/{instance_id}/llm-settings`: the native operations on an instance's configs.
@@ -185,6 +185,21 @@ pub const APP_SETTINGS: Surface = Surface {
     routes: surfaces::app_settings::routes,
 };
 
+/// `/v1/audit`: the audit trail for administrators.
+pub const AUDIT: Surface = Surface {
+    prefix: "/v1/audit",
+    tag: "Audit trail",
+    description: "Who changed, tested, resolved or used which credential, newest first, without any secret. Role `superadmin` (every event, any filter) or `admin` with an `instance` claim (its instance's events); `read` scope. A user reads their own events at `/users/me/llm-settings/audit`. Errors are `{\"detail\", \"error_code\"}`.",
+    operation_prefix: "audit",
+    shape: Shape::DetailCode,
+    forbidden: "Not a superadmin nor an admin with an `instance` claim, or the token lacks the `read` scope",
+    names: Naming::Catalog {
+        single_key: false,
+        leading: &[],
+    },
+    routes: surfaces::audit::routes,
+};
+
 /// Health, readiness, documentation and unknown paths.
 pub const SERVICE: Surface = Surface {
     prefix: "",
@@ -201,12 +216,13 @@ pub const SERVICE: Surface = Surface {
 };
 
 /// Every surface, in the document's order; [`SERVICE`] answers the rest.
-pub const SURFACES: [&Surface; 10] = [
+pub const SURFACES: [&Surface; 11] = [
     &NATIVE,
     &INSTANCE_SETTINGS,
     &GLOBAL_SETTINGS,
     &CREDENTIALS,
     &GATEWAY,
+    &AUDIT,
     &ADMIN,
     &PROVIDER_KEYS,
     &PROVIDER_CONFIG,

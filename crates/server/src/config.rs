@@ -215,8 +215,51 @@ impl Config {
         {
             bail!("DATABASE_URL must start with postgres://, postgresql:// or sqlite://");
         }
+        if let Some(path) = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .filter(|p| *p != ":memory:")
+        {
+            check_sqlite_directory(Path::new(path), &self.data_dir)?;
+        }
         Ok(())
     }
+}
+
+/// A SQLite file's missing directory is created only inside the data directory: a mistyped
+/// URL (`sqlite:///data/x.sqlite3` for `sqlite://data/x.sqlite3`) must not build directories
+/// from the filesystem root.
+fn check_sqlite_directory(path: &Path, data_dir: &Path) -> anyhow::Result<()> {
+    let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) else {
+        return Ok(());
+    };
+    if dir.is_dir() || lexical_absolute(dir)?.starts_with(lexical_absolute(data_dir)?) {
+        return Ok(());
+    }
+    bail!(
+        "DATABASE_URL names a SQLite file in {}, a directory that does not exist and is outside \
+         the data directory {}; create that directory first, or keep the database in the data \
+         directory (sqlite://PATH is a relative path, sqlite:///PATH an absolute one)",
+        dir.display(),
+        data_dir.display()
+    )
+}
+
+/// `path` made absolute with `.` and `..` resolved by name (nothing is looked up).
+fn lexical_absolute(path: &Path) -> anyhow::Result<PathBuf> {
+    let absolute = std::path::absolute(path)
+        .with_context(|| format!("cannot resolve the path {}", path.display()))?;
+    let mut out = PathBuf::new();
+    for part in absolute.components() {
+        match part {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    Ok(out)
 }
 
 /// The names a `--config` file may use: the settings' own.
@@ -345,6 +388,28 @@ mod tests {
         assert!(err.contains("unknown key `bindd`"), "{err}");
         let bad = load(&["--database-url", "mysql://x"]).unwrap();
         assert!(bad.check().is_err());
+    }
+
+    #[test]
+    fn a_sqlite_directory_is_created_only_inside_the_data_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let at = |url: &str| {
+            let data = data.display().to_string();
+            load(&["--data-dir", &data, "--database-url", url])
+                .unwrap()
+                .check()
+        };
+        let inside = format!("sqlite://{}/sub/../new/db.sqlite3", data.display());
+        assert!(at(&inside).is_ok(), "inside the data directory");
+        let existing = format!("sqlite://{}/db.sqlite3", dir.path().display());
+        assert!(at(&existing).is_ok(), "an existing directory");
+        assert!(at("sqlite::memory:").is_ok());
+        let outside = format!("sqlite://{}/missing/db.sqlite3", dir.path().display());
+        let err = at(&outside).unwrap_err().to_string();
+        assert!(err.contains("does not exist and is outside"), "{err}");
+        let sneaky = format!("sqlite://{}/../missing/db.sqlite3", data.display());
+        assert!(at(&sneaky).is_err(), "`..` leaves the data directory");
     }
 
     #[test]

@@ -20,6 +20,38 @@ use crate::store::Store;
 const KEYRING_FILE: &str = "master.keys";
 const JWT_SECRET_FILE: &str = "jwt.secret";
 
+/// Where a master keyring or token key came from, for the start-up line (never the value).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySource {
+    /// The named setting (environment, `--config` file or flag).
+    Setting(&'static str),
+    /// A file of the data directory written by an earlier start.
+    DataFile(PathBuf),
+    /// Generated into the data directory by this start.
+    Generated(PathBuf),
+    /// A public key file named by the setting.
+    PublicKeyFile(PathBuf),
+}
+
+impl KeySource {
+    /// Whether the secret is the embedded default's, kept in the data directory (where the
+    /// `token` command finds it without any configuration).
+    pub fn is_data_dir_default(&self) -> bool {
+        matches!(self, Self::DataFile(_) | Self::Generated(_))
+    }
+}
+
+impl std::fmt::Display for KeySource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Setting(name) => write!(f, "env ({name})"),
+            Self::DataFile(path) => write!(f, "file ({})", path.display()),
+            Self::Generated(path) => write!(f, "generated ({})", path.display()),
+            Self::PublicKeyFile(path) => write!(f, "file ({})", path.display()),
+        }
+    }
+}
+
 fn data_file(config: &Config, name: &str) -> PathBuf {
     config.data_dir.join(name)
 }
@@ -35,11 +67,12 @@ fn ensure_data_dir(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Reads a generated secret file, creating it with mode 0600 on first use.
+/// Reads a generated secret file, creating it with mode 0600 on first use; says which.
 fn read_or_create(
     path: &Path,
     make: impl FnOnce() -> anyhow::Result<SecretString>,
-) -> anyhow::Result<SecretString> {
+) -> anyhow::Result<(SecretString, KeySource)> {
+    let found = || KeySource::DataFile(path.to_path_buf());
     if path.exists() {
         let mode = fs::metadata(path)?.permissions().mode();
         if mode & 0o077 != 0 {
@@ -47,7 +80,7 @@ fn read_or_create(
         }
         let text =
             fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-        return Ok(SecretString::from(text.trim().to_owned()));
+        return Ok((SecretString::from(text.trim().to_owned()), found()));
     }
     if let Some(dir) = path.parent() {
         ensure_data_dir(dir)?;
@@ -75,21 +108,22 @@ fn read_or_create(
     match linked {
         Ok(()) => {
             tracing::info!(file = %path.display(), "generated a new secret file (mode 0600)");
-            Ok(secret)
+            Ok((secret, KeySource::Generated(path.to_path_buf())))
         }
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
             let text = fs::read_to_string(path)
                 .with_context(|| format!("cannot read {}", path.display()))?;
-            Ok(SecretString::from(text.trim().to_owned()))
+            Ok((SecretString::from(text.trim().to_owned()), found()))
         }
         Err(e) => Err(e).with_context(|| format!("cannot create {}", path.display())),
     }
 }
 
-/// The master keyring: `LLM_SETTINGS_MASTER_KEYS`, or (SQLite only) the data directory's.
-pub fn keyring(config: &Config) -> anyhow::Result<Keyring> {
-    let text = match (&config.master_keys, config.is_sqlite()) {
-        (Some(keys), _) => keys.clone(),
+/// The master keyring: `LLM_SETTINGS_MASTER_KEYS`, or (SQLite only) the data directory's;
+/// and where it came from.
+pub fn keyring(config: &Config) -> anyhow::Result<(Keyring, KeySource)> {
+    let (text, source) = match (&config.master_keys, config.is_sqlite()) {
+        (Some(keys), _) => (keys.clone(), KeySource::Setting("LLM_SETTINGS_MASTER_KEYS")),
         (None, true) => read_or_create(&data_file(config, KEYRING_FILE), || {
             let id = KeyId::parse("k1").map_err(|e| anyhow!("{e}"))?;
             Ok(Keyring::generate(id).map_err(|e| anyhow!("{e}"))?.export())
@@ -100,15 +134,19 @@ pub fn keyring(config: &Config) -> anyhow::Result<Keyring> {
              `llm-settings keys generate` and set LLM_SETTINGS_MASTER_KEYS to it on every node."
         ),
     };
-    Keyring::parse(text.expose_secret())
-        .map_err(|e| anyhow!("LLM_SETTINGS_MASTER_KEYS is invalid: {e}"))
+    let keyring = Keyring::parse(text.expose_secret())
+        .map_err(|e| anyhow!("LLM_SETTINGS_MASTER_KEYS is invalid: {e}"))?;
+    Ok((keyring, source))
 }
 
 /// The HS256 token secret: `LLM_SETTINGS_JWT_SECRET`, or (SQLite only) the data directory's,
-/// generated there on first use.
-pub fn jwt_secret(config: &Config) -> anyhow::Result<SecretString> {
+/// generated there on first use; and where it came from.
+pub fn jwt_secret(config: &Config) -> anyhow::Result<(SecretString, KeySource)> {
     match (&config.jwt_secret, config.is_sqlite()) {
-        (Some(secret), _) => Ok(secret.clone()),
+        (Some(secret), _) => Ok((
+            secret.clone(),
+            KeySource::Setting("LLM_SETTINGS_JWT_SECRET"),
+        )),
         (None, true) => read_or_create(&data_file(config, JWT_SECRET_FILE), || {
             let mut bytes = [0u8; 48];
             rand::rngs::OsRng.fill_bytes(&mut bytes);
@@ -123,25 +161,31 @@ pub fn jwt_secret(config: &Config) -> anyhow::Result<SecretString> {
     }
 }
 
-/// The token verifier from configuration.
-pub fn authenticator(config: &Config) -> anyhow::Result<Authenticator> {
+/// The token verifier from configuration, and where its key came from.
+pub fn authenticator(config: &Config) -> anyhow::Result<(Authenticator, KeySource)> {
     let iss = config.jwt_issuer.as_deref();
     let aud = config.jwt_audience.as_deref();
-    let auth = if let Some(key) = &config.jwt_public_key {
-        let pem = if key.trim_start().starts_with("-----BEGIN") {
-            key.clone()
+    let (auth, source) = if let Some(key) = &config.jwt_public_key {
+        let (pem, source) = if key.trim_start().starts_with("-----BEGIN") {
+            (
+                key.clone(),
+                KeySource::Setting("LLM_SETTINGS_JWT_PUBLIC_KEY"),
+            )
         } else {
-            fs::read_to_string(key)
-                .with_context(|| format!("cannot read the JWT public key file {key}"))?
+            let pem = fs::read_to_string(key)
+                .with_context(|| format!("cannot read the JWT public key file {key}"))?;
+            (pem, KeySource::PublicKeyFile(PathBuf::from(key)))
         };
-        Authenticator::public_key_pem(pem.as_bytes(), iss, aud)
-            .map_err(|e| anyhow!("LLM_SETTINGS_JWT_PUBLIC_KEY: {e}"))?
+        let auth = Authenticator::public_key_pem(pem.as_bytes(), iss, aud)
+            .map_err(|e| anyhow!("LLM_SETTINGS_JWT_PUBLIC_KEY: {e}"))?;
+        (auth, source)
     } else {
-        let secret = jwt_secret(config)?;
-        Authenticator::hs256(secret.expose_secret().as_bytes(), iss, aud)
-            .map_err(|e| anyhow!("LLM_SETTINGS_JWT_SECRET: {e}"))?
+        let (secret, source) = jwt_secret(config)?;
+        let auth = Authenticator::hs256(secret.expose_secret().as_bytes(), iss, aud)
+            .map_err(|e| anyhow!("LLM_SETTINGS_JWT_SECRET: {e}"))?;
+        (auth, source)
     };
-    Ok(auth.with_leeway(config.jwt_leeway_secs))
+    Ok((auth.with_leeway(config.jwt_leeway_secs), source))
 }
 
 /// The token minter (HS256 only: with a public key, tokens come from the identity provider).
@@ -214,6 +258,7 @@ mod tests {
                     scope.spawn(move || {
                         read_or_create(&path, || Ok(SecretString::from(format!("secret-{i}"))))
                             .unwrap()
+                            .0
                             .expose_secret()
                             .to_owned()
                     })

@@ -27,6 +27,8 @@ const AUDIT_QUEUE_CAPACITY: usize = 65_536;
 pub struct Wired {
     pub service: SettingsService,
     pub store: Arc<dyn store::Store>,
+    /// Where the master keyring came from.
+    pub master_keys: keys::KeySource,
     /// The batched audit writer; it ends once the service (holding the queue) is dropped and
     /// the queued events are written.
     pub audit_writer: JoinHandle<()>,
@@ -40,7 +42,7 @@ impl std::fmt::Debug for Wired {
 
 /// Everything the service needs, verified before it serves a request.
 pub async fn service(config: &Config, migrate: bool) -> anyhow::Result<Wired> {
-    let keyring = keys::keyring(config)?;
+    let (keyring, master_keys) = keys::keyring(config)?;
     let store = store::open(&config.database_url(), migrate).await?;
     keys::verify_against_store(&keyring, store.as_ref()).await?;
     let probe_settings = ProbeSettings::from_values(
@@ -81,6 +83,7 @@ pub async fn service(config: &Config, migrate: bool) -> anyhow::Result<Wired> {
     Ok(Wired {
         service: SettingsService::new(ports, catalog),
         store,
+        master_keys,
         audit_writer,
     })
 }

@@ -1,5 +1,7 @@
 //! `llm-settings`: the LLM settings service and its administrative commands.
 
+use std::ffi::OsStr;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,11 +13,12 @@ use clap::{Parser, Subcommand};
 use secrecy::ExposeSecret;
 
 use llm_settings_crypto::{KeyId, Keyring};
-use llm_settings_domain::{ConfigId, Role, Scope};
+use llm_settings_domain::{ConfigId, InstanceId, Role, Scope, UserId};
 use llm_settings_http::cors::Origins;
 use llm_settings_http::{AppState, Audience, Claims};
 use llm_settings_server::config::{self, Config, LogFormat};
-use llm_settings_server::{keys, service, store};
+use llm_settings_server::keys::KeySource;
+use llm_settings_server::{keys, service, store, Wired};
 
 /// The LLM settings service: stores LLM provider credentials encrypted, serves them masked.
 #[derive(Debug, Parser)]
@@ -87,25 +90,85 @@ enum KeysCommand {
     },
 }
 
+/// Whether log lines may carry colour codes: only on a terminal, and not when `NO_COLOR` is
+/// set to anything but the empty string (<https://no-color.org>).
+fn colour(terminal: bool, no_color: Option<&OsStr>) -> bool {
+    terminal && no_color.is_none_or(OsStr::is_empty)
+}
+
 fn init_logging(config: &Config) -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_new(&config.log)
         .map_err(|e| anyhow!("LLM_SETTINGS_LOG is not a valid filter: {e}"))?;
+    let ansi = colour(
+        std::io::stderr().is_terminal(),
+        std::env::var_os("NO_COLOR").as_deref(),
+    );
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
     match config.log_format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().with_current_span(true).init(),
+        LogFormat::Text => builder.with_ansi(ansi).init(),
+        LogFormat::Json => builder
+            .json()
+            .with_ansi(false)
+            .with_current_span(true)
+            .init(),
     }
     Ok(())
 }
 
+/// Whether JSON logs were asked for, even when the command line could not be read.
+fn wants_json(cli: &anyhow::Result<Cli>) -> bool {
+    match cli {
+        Ok(cli) => cli.settings.log_format == LogFormat::Json,
+        Err(_) => std::env::var("LLM_SETTINGS_LOG_FORMAT")
+            .is_ok_and(|f| f.trim().eq_ignore_ascii_case("json")),
+    }
+}
+
+/// Writes the error that stops the process: a JSON line shaped like the service's JSON logs
+/// when those were asked for, otherwise one line of text.
+fn report_fatal(err: &anyhow::Error, json: bool) {
+    let message = format!("{err:#}");
+    if json {
+        let at = time::OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default();
+        let line = serde_json::json!({
+            "timestamp": at,
+            "level": "ERROR",
+            "fields": {"message": message},
+            "target": "llm_settings",
+        });
+        eprintln!("{line}");
+    } else {
+        eprintln!("llm-settings: {message}");
+    }
+}
+
+/// Prints a command's output on stdout. A reader that went away (`llm-settings openapi |
+/// head`) is not an error: the output is simply no longer wanted.
+fn print_out(text: &str) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    let written = out
+        .write_all(text.as_bytes())
+        .and_then(|()| out.write_all(b"\n"))
+        .and_then(|()| out.flush());
+    match written {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(e).context("cannot write to standard output")
+        }
+        _ => Ok(()),
+    }
+}
+
 fn main() -> std::process::ExitCode {
     let cli = config::parse::<Cli, _>(std::env::args_os(), |c| c.config.clone());
+    let json = wants_json(&cli);
     match cli.and_then(run) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("llm-settings: {err:#}");
+            report_fatal(&err, json);
             std::process::ExitCode::FAILURE
         }
     }
@@ -115,10 +178,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let config = cli.settings.normalized();
     config.check()?;
     match cli.command.unwrap_or(Command::Serve { migrate: false }) {
-        Command::Openapi => {
-            println!("{}", llm_settings_http::openapi().to_pretty_json()?);
-            Ok(())
-        }
+        Command::Openapi => print_out(&llm_settings_http::openapi().to_pretty_json()?),
         Command::Keys {
             command: KeysCommand::Generate { id },
         } => {
@@ -128,8 +188,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             });
             let id = KeyId::parse(&id).map_err(|e| anyhow!("{e}"))?;
             let keyring = Keyring::generate(id).map_err(|e| anyhow!("{e}"))?;
-            println!("{}", keyring.export().expose_secret());
-            Ok(())
+            print_out(keyring.export().expose_secret())
         }
         Command::Token {
             sub,
@@ -139,7 +198,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             ttl,
         } => {
             init_logging(&config)?;
-            check_token_claims(&scope, &roles)?;
+            check_token_claims(&sub, &scope, &roles, instance.as_deref())?;
             let issuer = keys::issuer(&config)?;
             let exp = time::OffsetDateTime::now_utc().unix_timestamp().max(0) as u64 + ttl;
             let claims = Claims {
@@ -152,8 +211,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 iss: config.jwt_issuer.clone(),
                 aud: config.jwt_audience.clone().map(Audience::One),
             };
-            println!("{}", issuer.mint(&claims)?);
-            Ok(())
+            print_out(&issuer.mint(&claims)?)
         }
         command => {
             init_logging(&config)?;
@@ -175,9 +233,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-/// Refuses a role or scope the service would ignore, so `token` never prints a token that
-/// silently lacks what was asked for.
-fn check_token_claims(scope: &str, roles: &[String]) -> anyhow::Result<()> {
+/// Refuses a subject or instance the service would refuse and a role or scope it would ignore,
+/// so `token` never prints a token that fails or silently lacks what was asked for.
+fn check_token_claims(
+    sub: &str,
+    scope: &str,
+    roles: &[String],
+    instance: Option<&str>,
+) -> anyhow::Result<()> {
+    UserId::parse(sub).map_err(|e| anyhow!("--sub: {e}"))?;
+    if let Some(instance) = instance {
+        InstanceId::parse(instance).map_err(|e| anyhow!("--instance: {e}"))?;
+    }
     if let Some(role) = roles.iter().find(|r| Role::parse(r).is_none()) {
         let accepted: Vec<&str> = Role::ALL.iter().map(Role::as_str).collect();
         return Err(anyhow!(
@@ -233,15 +300,43 @@ async fn rewrap(config: &Config, after: Option<i64>, batch: u32) -> anyhow::Resu
     Ok(())
 }
 
+/// The one start-up line: where the service listens, which store and data directory it uses,
+/// where its keys came from and which providers it offers — never a credential.
+fn announce(config: &Config, addresses: &[String], wired: &Wired, token_key: &KeySource) {
+    let (store_kind, store_location) = store::describe(&config.database_url());
+    let providers: Vec<&str> = wired
+        .service
+        .catalog()
+        .providers()
+        .map(|p| p.as_str())
+        .collect();
+    tracing::info!(
+        store = %store_kind,
+        store_location = %store_location,
+        data_dir = %config.data_dir.display(),
+        master_keys = %wired.master_keys,
+        token_key = %token_key,
+        bind = %config.bind,
+        providers = %providers.join(","),
+        "llm-settings listening on {}",
+        addresses.join(" ")
+    );
+    if token_key.is_data_dir_default() {
+        tracing::info!(
+            "mint a token to try the API: llm-settings token --sub <user-id> --scope 'read write' (with cargo: cargo run --release -- token --sub me)"
+        );
+    }
+}
+
 async fn serve(config: Config, migrate: bool) -> anyhow::Result<()> {
-    let auth = keys::authenticator(&config)?;
+    let (auth, token_key) = keys::authenticator(&config)?;
     let wired = service(&config, migrate).await?;
     let pruning = llm_settings_server::retention::spawn_pruning(
         wired.service.clone(),
         config.audit_retention_days,
         Duration::from_secs(3600),
     );
-    let (service, store) = (wired.service, wired.store);
+    let (service, store) = (wired.service.clone(), wired.store.clone());
     let request_timeout = Duration::from_millis(config.request_timeout_ms);
     let state = Data::new(AppState {
         service,
@@ -265,21 +360,21 @@ async fn serve(config: Config, migrate: bool) -> anyhow::Result<()> {
         .shutdown_timeout(30)
         .bind(&config.bind)
         .with_context(|| format!("cannot listen on {}", config.bind))?;
-    for address in server.addrs() {
-        tracing::info!(%address, "llm-settings listening on http://{address}");
-    }
-    if config.jwt_public_key.is_none() {
-        tracing::info!(
-            "mint a token to try the API: llm-settings token --sub <user-id> --scope 'read write' (with cargo: cargo run --release -- token --sub me)"
-        );
-    }
+    let addresses: Vec<String> = server
+        .addrs()
+        .iter()
+        .map(|a| format!("http://{a}"))
+        .collect();
+    announce(&config, &addresses, &wired, &token_key);
+    let audit_writer = wired.audit_writer;
+    drop((wired.service, wired.store));
     server
         .run()
         .await
         .context("the server stopped with an error")?;
     pruning.abort();
     // Every handle of the audit queue went with the server's state: the writer drains it.
-    if tokio::time::timeout(Duration::from_secs(10), wired.audit_writer)
+    if tokio::time::timeout(Duration::from_secs(10), audit_writer)
         .await
         .is_err()
     {
@@ -287,4 +382,20 @@ async fn serve(config: Config, migrate: bool) -> anyhow::Result<()> {
     }
     tracing::info!("shut down");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        let set = OsStr::new("1");
+        let empty = OsStr::new("");
+        assert!(colour(true, None));
+        assert!(colour(true, Some(empty)), "an empty NO_COLOR is unset");
+        assert!(!colour(true, Some(set)));
+        assert!(!colour(false, None));
+        assert!(!colour(false, Some(empty)));
+    }
 }

@@ -78,6 +78,33 @@ pub async fn open(database_url: &str, migrate: bool) -> anyhow::Result<Arc<dyn S
     }
 }
 
+/// The store's kind and location as a log line may show them: the SQLite path, or the
+/// Postgres URL without its password or any query parameter but `sslmode` and `sslrootcert`.
+pub fn describe(database_url: &str) -> (&'static str, String) {
+    if let Some(path) = database_url
+        .strip_prefix("sqlite://")
+        .or_else(|| database_url.strip_prefix("sqlite:"))
+    {
+        return ("sqlite", path.to_owned());
+    }
+    let Ok(mut url) = url::Url::parse(database_url) else {
+        return ("postgres", "(a URL that does not parse)".to_owned());
+    };
+    if url.password().is_some() {
+        let _ = url.set_password(None);
+    }
+    let kept: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(k, _)| k == "sslmode" || k == "sslrootcert")
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    url.set_query(None);
+    if !kept.is_empty() {
+        url.query_pairs_mut().extend_pairs(kept);
+    }
+    ("postgres", url.to_string())
+}
+
 /// `/readyz` backed by the store's ping.
 #[allow(missing_debug_implementations)]
 pub struct StoreReadiness(pub Arc<dyn Store>);
@@ -86,5 +113,27 @@ pub struct StoreReadiness(pub Arc<dyn Store>);
 impl llm_settings_http::Readiness for StoreReadiness {
     async fn check(&self) -> std::result::Result<(), String> {
         self.0.ping().await.map_err(|e| e.code().to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locations_never_show_credentials() {
+        assert_eq!(
+            describe("sqlite:///var/lib/llm-settings/db.sqlite3"),
+            ("sqlite", "/var/lib/llm-settings/db.sqlite3".to_owned())
+        );
+        let (kind, shown) = describe(
+            "postgres://app:s3cret-pw@db.internal:5433/settings?sslmode=require&password=other-pw",
+        );
+        assert_eq!(kind, "postgres");
+        assert_eq!(
+            shown,
+            "postgres://app@db.internal:5433/settings?sslmode=require"
+        );
+        assert!(!describe("postgres://:only-pw@h/db").1.contains("only-pw"));
     }
 }

@@ -1,8 +1,13 @@
 //! Reading and pruning the audit trail.
+//!
+//! Every audited act is one event: changes, connection tests (repeated failures included),
+//! decryptions, resolutions and gateway calls are never merged, so the trail can be counted
+//! and correlated. Its growth is bounded by retention: events older than the configured
+//! number of days are pruned in small batches ([`SettingsService::prune_audit`]).
 
 use super::SettingsService;
 use crate::actor::{Access, Actor, Role, Scope};
-use crate::audit::{AuditQuery, AuditRecord, AuditScope};
+use crate::audit::{AuditPage, AuditQuery, AuditScope};
 use crate::error::{Error, Result};
 use crate::values::Timestamp;
 
@@ -12,22 +17,18 @@ pub const MAX_AUDIT_PAGE: u32 = 500;
 impl SettingsService {
     /// The caller's own events: changes to their settings and calls made on their behalf
     /// (scope `read`). The query's scope is replaced by the caller's.
-    pub async fn my_audit_events(
-        &self,
-        actor: &Actor,
-        query: AuditQuery,
-    ) -> Result<Vec<AuditRecord>> {
+    pub async fn my_audit_events(&self, actor: &Actor, query: AuditQuery) -> Result<AuditPage> {
         actor.authorize(&actor.user_owner(), Access::Read)?;
         let query = AuditQuery {
             scope: AuditScope::User(actor.subject.clone()),
             ..bounded(query)?
         };
-        self.ports.audit.query(query).await
+        self.audit_page(query).await
     }
 
     /// Events an administrator may read (scope `read`): a superadmin any event, filtered as
     /// asked; an admin those of the instance in their token, whatever the query's scope.
-    pub async fn audit_events(&self, actor: &Actor, query: AuditQuery) -> Result<Vec<AuditRecord>> {
+    pub async fn audit_events(&self, actor: &Actor, query: AuditQuery) -> Result<AuditPage> {
         let scope = if actor.has_role(Role::Superadmin) {
             actor.require_role(Role::Superadmin, "the audit API")?;
             query.scope.clone()
@@ -46,7 +47,27 @@ impl SettingsService {
             scope,
             ..bounded(query)?
         };
-        self.ports.audit.query(query).await
+        self.audit_page(query).await
+    }
+
+    /// Reads one event more than asked, to know whether another page follows.
+    async fn audit_page(&self, query: AuditQuery) -> Result<AuditPage> {
+        let limit = query.limit as usize;
+        let mut records = self
+            .ports
+            .audit
+            .query(AuditQuery {
+                limit: query.limit + 1,
+                ..query
+            })
+            .await?;
+        let more = records.len() > limit;
+        records.truncate(limit);
+        let next_before_id = records.last().map(|r| r.id).filter(|_| more);
+        Ok(AuditPage {
+            records,
+            next_before_id,
+        })
     }
 
     /// Deletes the events older than `before` in batches of `batch`, so no statement holds
@@ -85,17 +106,39 @@ mod tests {
     use std::sync::{Arc, Mutex};
 
     use super::*;
-    use crate::audit::AuditQuery;
+    use crate::audit::{AuditAction, AuditEvent, AuditOutcome, AuditQuery, AuditRecord};
     use crate::catalog::Catalog;
     use crate::owner::{InstanceId, UserId};
     use crate::ports::*;
     use crate::service::Ports;
 
+    /// A record of the event with `id`.
+    fn record(id: i64) -> AuditRecord {
+        let at = Timestamp::from_unix_micros(id).unwrap();
+        AuditRecord {
+            id,
+            event: AuditEvent::new(
+                "u1",
+                crate::owner::Owner::Global,
+                AuditAction::Update,
+                AuditOutcome::Success,
+                at,
+            ),
+        }
+    }
+
+    /// A service whose audit log holds events 1 to 5 and remembers each query.
     fn service(seen: Arc<Mutex<Vec<AuditQuery>>>) -> SettingsService {
         let mut audit = MockAuditLog::new();
         audit.expect_query().returning(move |q| {
+            let page = (1..=5)
+                .rev()
+                .filter(|id| q.before_id.is_none_or(|before| *id < before))
+                .take(q.limit as usize)
+                .map(record)
+                .collect();
             seen.lock().unwrap().push(q);
-            Ok(vec![])
+            Ok(page)
         });
         let mut pages = vec![100, 100, 7];
         audit
@@ -168,6 +211,35 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(err.field(), Some("limit"));
+    }
+
+    #[tokio::test]
+    async fn pages_say_whether_another_follows() {
+        let svc = service(Arc::default());
+        let me = actor(&[], None);
+        let mut cursor = None;
+        let mut pages = Vec::new();
+        loop {
+            let query = AuditQuery {
+                before_id: cursor,
+                ..AuditQuery::newest(AuditScope::All, 2)
+            };
+            let page = svc.my_audit_events(&me, query).await.unwrap();
+            let ids: Vec<i64> = page.records.iter().map(|r| r.id).collect();
+            pages.push(ids);
+            cursor = page.next_before_id;
+            if cursor.is_none() {
+                break;
+            }
+        }
+        assert_eq!(pages, [vec![5, 4], vec![3, 2], vec![1]]);
+        let exact = AuditQuery::newest(AuditScope::All, 5);
+        let page = svc.my_audit_events(&me, exact).await.unwrap();
+        assert_eq!(
+            (page.records.len(), page.next_before_id),
+            (5, None),
+            "a full last page says it is the last"
+        );
     }
 
     #[tokio::test]

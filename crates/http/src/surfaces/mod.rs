@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod app_settings;
+pub mod audit;
 pub mod credentials;
 pub mod gateway;
 pub mod native;

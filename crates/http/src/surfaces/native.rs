@@ -26,6 +26,13 @@ use crate::surface::{DetailCodeError, NATIVE};
 /// The caller, acting on the owner the path names (themselves, an instance, the deployment).
 type Me = Caller<PathOwner>;
 
+/// The routes of the calling user's settings: the shared ones and the user's audit trail
+/// (fixed paths before `/{config_id}`).
+pub fn user_routes(config: &mut ServiceConfig<'_>) {
+    config.service(super::audit::audit_events);
+    routes(config);
+}
+
 /// The routes of this surface (fixed paths before `/{config_id}`).
 pub fn routes(config: &mut ServiceConfig<'_>) {
     config
