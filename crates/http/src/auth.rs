@@ -301,10 +301,17 @@ fn verified(req: &HttpRequest, token: &str) -> Result<(Data<AppState>, Actor), A
     let state = req.app_data::<Data<AppState>>().cloned().ok_or_else(|| {
         ApiError::new(ErrorCode::InternalError, "authentication is not configured")
     })?;
-    let actor = state
-        .auth
-        .verify(token)
-        .map_err(|e| ApiError::unauthorized(e.to_string()))?;
+    let actor = match state.auth.verify(token) {
+        Ok(actor) => actor,
+        Err(refused) => {
+            // Refused tokens count against the source address; over its budget the answer
+            // is 429 instead of 401.
+            state
+                .limits
+                .failed_authentication(req.peer_addr().map(|a| a.ip()))?;
+            return Err(ApiError::unauthorized(refused.to_string()));
+        }
+    };
     Ok((state, actor))
 }
 
