@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 domain=llm-settings-domain
-adapters=(diesel diesel-async tokio-postgres actix-web reqwest chacha20poly1305)
+adapters=(diesel diesel-async tokio-postgres actix-web reqwest chacha20poly1305 metrics governor)
 inner=(llm-settings-crypto llm-settings-store-postgres llm-settings-store-sqlite llm-settings-probes llm-settings-http)
 status=0
 

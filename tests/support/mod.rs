@@ -116,6 +116,16 @@ impl Service {
                 "debug,h2=info,hyper=info,rustls=info,tokio_postgres=info".to_owned(),
             ),
         ];
+        // Scenarios test far more often than a person would; the rate limits have their own
+        // tests (`tests/operations.rs`), which set them back (an empty value is the default).
+        for limit in [
+            "LLM_SETTINGS_RATE_LIMIT_CONNECTION_TESTS",
+            "LLM_SETTINGS_RATE_LIMIT_GATEWAY_CALLS",
+            "LLM_SETTINGS_RATE_LIMIT_RESOLUTIONS",
+            "LLM_SETTINGS_RATE_LIMIT_FAILED_AUTHENTICATIONS",
+        ] {
+            env.push((limit.to_owned(), "off".to_owned()));
+        }
         if backend == Backend::Postgres {
             env.push((
                 "LLM_SETTINGS_MASTER_KEYS".to_owned(),

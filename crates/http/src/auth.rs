@@ -334,10 +334,17 @@ fn verified(req: &HttpRequest, token: &str) -> Result<(Data<AppState>, Actor), A
     let state = req.app_data::<Data<AppState>>().cloned().ok_or_else(|| {
         ApiError::new(ErrorCode::InternalError, "authentication is not configured")
     })?;
-    let actor = state
-        .auth
-        .verify(token)
-        .map_err(|e| refused(&e, e.to_string()))?;
+    let actor = match state.auth.verify(token) {
+        Ok(actor) => actor,
+        Err(e) => {
+            // Refused tokens count against the source address; over its budget the answer
+            // is 429 instead of 401.
+            state
+                .limits
+                .failed_authentication(req.peer_addr().map(|a| a.ip()))?;
+            return Err(refused(&e, e.to_string()));
+        }
+    };
     Ok((state, actor))
 }
 

@@ -17,6 +17,7 @@ use llm_settings_domain::{
 
 use crate::auth::authenticate;
 use crate::error::ApiError;
+use crate::limits::Limited;
 use crate::AppState;
 
 /// Header naming the tenant instance on the admin API; absent means the global config.
@@ -250,11 +251,18 @@ impl<R> Caller<R> {
     }
 
     /// Tests credentials of the owner (stored, sent, or a handed-out mask).
+    /// Counted against the subject's budget of connection tests.
     pub async fn test(&self, test: ConnectionTest) -> Result<ConnectionTestResult, ApiError> {
-        Ok(self
+        self.state
+            .limits
+            .admit(Limited::ConnectionTest, &self.actor)?;
+        let provider = test.provider;
+        let result = self
             .service()
             .test_connection(&self.actor, &self.owner, test)
-            .await?)
+            .await;
+        crate::metrics::connection_test(provider, &result);
+        Ok(result?)
     }
 
     /// The owner's task assignments.

@@ -143,6 +143,8 @@ pub struct ApiError {
     pub body: Option<BodyLocation>,
     /// The methods the path answers to, for 405.
     pub allow: Option<String>,
+    /// Seconds after which a refused request may be retried, for 429 (`Retry-After`).
+    pub retry_after_secs: Option<u64>,
 }
 
 impl ApiError {
@@ -154,6 +156,7 @@ impl ApiError {
             field: None,
             body: None,
             allow: None,
+            retry_after_secs: None,
         }
     }
 
@@ -189,6 +192,13 @@ impl ApiError {
     /// A missing or unacceptable bearer token.
     pub fn unauthorized(message: impl Into<String>) -> Self {
         Self::new(Code::Unauthorized, message)
+    }
+
+    /// Too many requests of one kind from the caller (429 with `Retry-After`).
+    pub fn rate_limited(message: impl Into<String>, retry_after_secs: u64) -> Self {
+        let mut err = Self::new(Code::RateLimited, message);
+        err.retry_after_secs = Some(retry_after_secs);
+        err
     }
 
     /// Names the offending field (not a body error by itself).
@@ -227,6 +237,9 @@ impl ApiError {
             .and_then(|a| HeaderValue::from_str(a).ok())
         {
             res.insert_header((header::ALLOW, value));
+        }
+        if let Some(secs) = self.retry_after_secs {
+            res.insert_header((header::RETRY_AFTER, secs));
         }
         res.json(body)
     }

@@ -9,6 +9,8 @@ pub mod body;
 pub mod caller;
 pub mod cors;
 pub mod error;
+pub mod limits;
+pub mod metrics;
 pub mod naming;
 pub mod request_id;
 mod service_routes;
@@ -26,6 +28,7 @@ use actix_web::middleware::from_fn;
 use actix_web::web::Data;
 use actix_web::App;
 use async_trait::async_trait;
+use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn};
 use utoipa::openapi::schema::ObjectBuilder;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
@@ -61,6 +64,11 @@ pub struct AppState {
     pub gateway_max_body_bytes: usize,
     /// Origins whose pages may frame the settings page (none by default).
     pub frame_ancestors: cors::Origins,
+    /// Budgets of connection tests, gateway calls, resolutions and failed authentications.
+    pub limits: limits::RateLimits,
+    /// The recorder `/metrics` renders on this listener; `None` when metrics are served on a
+    /// separate address (or not at all).
+    pub metrics: Option<metrics::Scrape>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -94,6 +102,10 @@ fn common_errors(surface: &Surface, op: &Operation) -> Vec<(StatusCode, &'static
     if surface.needs_token() {
         errors.push((StatusCode::UNAUTHORIZED, "Missing or invalid bearer token"));
         errors.push((StatusCode::FORBIDDEN, surface.forbidden));
+        errors.push((
+            StatusCode::TOO_MANY_REQUESTS,
+            "Over a rate limit: connection tests, gateway calls or resolutions of the token's subject, or refused tokens from this address; `Retry-After` gives the seconds to wait",
+        ));
     }
     if op.request_body.is_some() {
         errors.extend([
@@ -147,8 +159,21 @@ fn document_operation(surface: &Surface, op: &mut Operation) {
     }
     for (status, description) in common_errors(surface, op) {
         let schema = surface.shape.schema_name(status);
-        let response = ResponseBuilder::new()
-            .description(description)
+        let mut response = ResponseBuilder::new().description(description);
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            response = response.header(
+                "Retry-After",
+                HeaderBuilder::new()
+                    .schema(
+                        ObjectBuilder::new()
+                            .schema_type(utoipa::openapi::schema::Type::Integer)
+                            .minimum(Some(1)),
+                    )
+                    .description(Some("Seconds to wait before retrying"))
+                    .build(),
+            );
+        }
+        let response = response
             .content(
                 "application/json",
                 ContentBuilder::new()
@@ -253,10 +278,12 @@ pub fn app(
         .app_data(Data::new(table))
         .service(service_routes::openapi_json)
         .service(service_routes::docs)
+        .service(metrics::metrics_route)
         .configure(web::routes)
         .default_service(actix_web::web::to(service_routes::not_found))
         .wrap(from_fn(surface::render_errors))
         .wrap(from_fn(cors::cors))
+        .wrap(from_fn(metrics::record_requests))
         .wrap(from_fn(request_id::seed_paths))
         .wrap(from_fn(request_id::request_id))
 }

@@ -60,6 +60,8 @@ fn state(configs: MockConfigRepository, ready: bool) -> Data<AppState> {
         cors_origins: Default::default(),
         gateway_max_body_bytes: 1 << 20,
         frame_ancestors: Default::default(),
+        limits: Default::default(),
+        metrics: None,
     })
 }
 

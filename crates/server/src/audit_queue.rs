@@ -43,6 +43,7 @@ impl AuditQueue for BatchingAuditQueue {
     fn submit(&self, event: AuditEvent) {
         if self.tx.try_send(event).is_err() {
             self.dropped.fetch_add(1, Ordering::Relaxed);
+            metrics::counter!(crate::metrics::AUDIT_WRITES_FAILED).increment(1);
             tracing::warn!("the audit queue is full; a gateway audit event was dropped");
         }
     }

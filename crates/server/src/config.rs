@@ -10,6 +10,8 @@ use anyhow::{bail, Context};
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, ValueEnum};
 use secrecy::{ExposeSecret, SecretString};
 
+use llm_settings_http::limits::{Rate, RateSettings};
+
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
@@ -152,6 +154,25 @@ pub struct Config {
     /// Connections served at once (split over the worker threads); more wait to be accepted
     #[arg(long, global = true, env = "LLM_SETTINGS_MAX_CONNECTIONS", default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub max_connections: u64,
+    /// Address of a separate listener serving only /metrics (Prometheus text format) [default: none: /metrics is served on the main listener]
+    #[arg(long, global = true, env = "LLM_SETTINGS_METRICS_BIND")]
+    pub metrics_bind: Option<String>,
+    /// Connection tests per token subject: N/s, N/min or N/h (up to N at once, then refilled evenly), or off [default: 10/min]
+    #[arg(long, global = true, env = "LLM_SETTINGS_RATE_LIMIT_CONNECTION_TESTS")]
+    pub rate_limit_connection_tests: Option<String>,
+    /// Gateway calls per token subject, as above [default: 6000/min]
+    #[arg(long, global = true, env = "LLM_SETTINGS_RATE_LIMIT_GATEWAY_CALLS")]
+    pub rate_limit_gateway_calls: Option<String>,
+    /// Credential resolutions per token subject, as above [default: 6000/min]
+    #[arg(long, global = true, env = "LLM_SETTINGS_RATE_LIMIT_RESOLUTIONS")]
+    pub rate_limit_resolutions: Option<String>,
+    /// Refused bearer tokens per source address, as above; over it the answer is 429 instead of 401 [default: 30/min]
+    #[arg(
+        long,
+        global = true,
+        env = "LLM_SETTINGS_RATE_LIMIT_FAILED_AUTHENTICATIONS"
+    )]
+    pub rate_limit_failed_authentications: Option<String>,
     /// Log filter (`info`, `llm_settings_http=debug` …)
     #[arg(long, global = true, env = "LLM_SETTINGS_LOG", default_value = "info")]
     pub log: String,
@@ -200,10 +221,47 @@ impl Config {
         self.local_provider_hosts = text(self.local_provider_hosts);
         self.cors_origins = text(self.cors_origins);
         self.frame_ancestors = text(self.frame_ancestors);
+        self.metrics_bind = text(self.metrics_bind);
+        self.rate_limit_connection_tests = text(self.rate_limit_connection_tests);
+        self.rate_limit_gateway_calls = text(self.rate_limit_gateway_calls);
+        self.rate_limit_resolutions = text(self.rate_limit_resolutions);
+        self.rate_limit_failed_authentications = text(self.rate_limit_failed_authentications);
         self.providers = self
             .providers
             .filter(|p| p.iter().any(|v| !v.trim().is_empty()));
         self
+    }
+
+    /// The rate limits: each configured budget, or its default.
+    pub fn rate_settings(&self) -> anyhow::Result<RateSettings> {
+        fn rate(value: Option<&str>, default: &str, variable: &str) -> anyhow::Result<Rate> {
+            value
+                .unwrap_or(default)
+                .parse()
+                .with_context(|| variable.to_owned())
+        }
+        Ok(RateSettings {
+            connection_tests: rate(
+                self.rate_limit_connection_tests.as_deref(),
+                RateSettings::DEFAULT_CONNECTION_TESTS,
+                "LLM_SETTINGS_RATE_LIMIT_CONNECTION_TESTS",
+            )?,
+            gateway_calls: rate(
+                self.rate_limit_gateway_calls.as_deref(),
+                RateSettings::DEFAULT_GATEWAY_CALLS,
+                "LLM_SETTINGS_RATE_LIMIT_GATEWAY_CALLS",
+            )?,
+            resolutions: rate(
+                self.rate_limit_resolutions.as_deref(),
+                RateSettings::DEFAULT_RESOLUTIONS,
+                "LLM_SETTINGS_RATE_LIMIT_RESOLUTIONS",
+            )?,
+            failed_authentications: rate(
+                self.rate_limit_failed_authentications.as_deref(),
+                RateSettings::DEFAULT_FAILED_AUTHENTICATIONS,
+                "LLM_SETTINGS_RATE_LIMIT_FAILED_AUTHENTICATIONS",
+            )?,
+        })
     }
 
     /// Refuses values no run could use.
@@ -222,6 +280,7 @@ impl Config {
         {
             check_sqlite_directory(Path::new(path), &self.data_dir)?;
         }
+        self.rate_settings()?;
         Ok(())
     }
 }
@@ -361,6 +420,18 @@ mod tests {
         assert_eq!(c.log_format, LogFormat::Text);
         assert_eq!((c.jwt_leeway_secs, c.request_timeout_ms), (30, 5000));
         assert!(c.master_keys.is_none());
+        assert_eq!(c.rate_settings().unwrap(), RateSettings::default());
+        assert!(c.metrics_bind.is_none());
+        let c = load(&[
+            "--rate-limit-connection-tests",
+            "off",
+            "--rate-limit-resolutions",
+            " ",
+        ])
+        .unwrap();
+        let rates = c.rate_settings().unwrap();
+        assert_eq!(rates.connection_tests, Rate::Off);
+        assert_eq!(rates.resolutions, RateSettings::default().resolutions);
 
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("c.toml");
@@ -388,6 +459,9 @@ mod tests {
         assert!(err.contains("unknown key `bindd`"), "{err}");
         let bad = load(&["--database-url", "mysql://x"]).unwrap();
         assert!(bad.check().is_err());
+        let bad = load(&["--rate-limit-resolutions", "lots"]).unwrap();
+        let err = format!("{:#}", bad.check().unwrap_err());
+        assert!(err.contains("LLM_SETTINGS_RATE_LIMIT_RESOLUTIONS"), "{err}");
     }
 
     #[test]
@@ -422,6 +496,9 @@ mod tests {
             "LLM_SETTINGS_REQUEST_TIMEOUT_MS",
             "LLM_SETTINGS_MAX_CONNECTIONS",
             "LLM_SETTINGS_LOG_FORMAT",
+            "LLM_SETTINGS_METRICS_BIND",
+            "LLM_SETTINGS_RATE_LIMIT_CONNECTION_TESTS",
+            "LLM_SETTINGS_RATE_LIMIT_FAILED_AUTHENTICATIONS",
         ] {
             assert!(help.contains(name), "{name} missing from the help");
         }

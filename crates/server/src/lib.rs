@@ -5,6 +5,7 @@
 pub mod audit_queue;
 pub mod config;
 pub mod keys;
+pub mod metrics;
 pub mod retention;
 pub mod store;
 
@@ -60,8 +61,10 @@ pub async fn service(config: &Config, migrate: bool) -> anyhow::Result<Wired> {
     .map_err(|e| anyhow!("{e}"))?;
     let client = HttpGateway::new(&probe_settings, limits).map_err(|e| anyhow!("{e}"))?;
     let probe = HttpProbe::new(probe_settings).map_err(|e| anyhow!("{e}"))?;
+    // Every audit write, direct or batched, is counted in `/metrics` when it fails.
+    let audit = Arc::new(metrics::CountedAuditLog(store.clone()));
     let (audit_queue, audit_writer) =
-        BatchingAuditQueue::start(store.clone(), AUDIT_QUEUE_CAPACITY);
+        BatchingAuditQueue::start(audit.clone(), AUDIT_QUEUE_CAPACITY);
     let catalog = match &config.providers {
         Some(list) => {
             let list: Vec<String> = list.iter().map(|p| p.trim().to_owned()).collect();
@@ -73,7 +76,7 @@ pub async fn service(config: &Config, migrate: bool) -> anyhow::Result<Wired> {
         configs: store.clone(),
         tasks: store.clone(),
         documents: store.clone(),
-        audit: store.clone(),
+        audit,
         cipher: Arc::new(keyring),
         probe: Arc::new(probe),
         client: Arc::new(client),

@@ -15,6 +15,7 @@ use secrecy::ExposeSecret;
 use llm_settings_crypto::{KeyId, Keyring};
 use llm_settings_domain::{ConfigId, InstanceId, Role, Scope, UserId};
 use llm_settings_http::cors::Origins;
+use llm_settings_http::limits::RateLimits;
 use llm_settings_http::{AppState, Audience, Claims};
 use llm_settings_server::config::{self, Config, LogFormat};
 use llm_settings_server::keys::KeySource;
@@ -336,6 +337,15 @@ async fn serve(config: Config, migrate: bool) -> anyhow::Result<()> {
         config.audit_retention_days,
         Duration::from_secs(3600),
     );
+    let store_kind = if config.is_sqlite() {
+        "sqlite"
+    } else {
+        "postgres"
+    };
+    let scrape = llm_settings_server::metrics::install(wired.store.clone(), store_kind)?;
+    if let Some(bind) = &config.metrics_bind {
+        llm_settings_server::metrics::serve_separately(bind, scrape.clone())?;
+    }
     let (service, store) = (wired.service.clone(), wired.store.clone());
     let request_timeout = Duration::from_millis(config.request_timeout_ms);
     let state = Data::new(AppState {
@@ -348,6 +358,8 @@ async fn serve(config: Config, migrate: bool) -> anyhow::Result<()> {
         gateway_max_body_bytes: usize::try_from(config.gateway_max_body_bytes)?,
         frame_ancestors: Origins::parse(config.frame_ancestors.as_deref())
             .map_err(|e| anyhow!("LLM_SETTINGS_FRAME_ANCESTORS: {e}"))?,
+        limits: RateLimits::new(config.rate_settings()?),
+        metrics: config.metrics_bind.is_none().then_some(scrape),
     });
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
     let per_worker = usize::try_from(config.max_connections)?

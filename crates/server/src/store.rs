@@ -11,7 +11,7 @@ use llm_settings_domain::ports::{
 };
 use llm_settings_domain::Result;
 use llm_settings_store_postgres::PostgresStore;
-use llm_settings_store_sqlite::{MasterKeyChecks, SqliteStore};
+use llm_settings_store_sqlite::{MasterKeyChecks, PoolStatus, SqliteStore};
 
 /// Every repository port plus migrations, health and master-key checks.
 #[async_trait]
@@ -26,6 +26,8 @@ pub trait Store:
     async fn key_checks(&self) -> Result<Vec<(String, String)>>;
     /// Records the check value of a key seen for the first time.
     async fn save_key_check(&self, key_id: &str, check_value: &str) -> Result<()>;
+    /// The connection pool's figures now, for metrics.
+    fn pool_status(&self) -> PoolStatus;
 }
 
 macro_rules! store_admin {
@@ -48,6 +50,9 @@ macro_rules! store_admin {
             async fn save_key_check(&self, key_id: &str, check_value: &str) -> Result<()> {
                 let now = SystemClock.now();
                 MasterKeyChecks::save_key_check(self, key_id, check_value, now).await
+            }
+            fn pool_status(&self) -> PoolStatus {
+                <$store>::pool_status(self)
             }
         }
     };

@@ -24,4 +24,4 @@ pub use decode::{model, owner, provider, text, OwnerKey};
 pub use error::{connection_lost, corrupt, from_diesel, not_found, stale, StoreError};
 pub use key_checks::{KeyCheck, MasterKeyChecks};
 pub use operation::Operation;
-pub use pool::{checkout, InUse, PoolStatus};
+pub use pool::{checkout, InUse, PoolStatus, POOL_WAIT};

@@ -7,6 +7,9 @@ use std::time::Duration;
 use deadpool::managed::{Manager, Object, Pool};
 use llm_settings_domain::Error;
 
+/// Seconds an operation waited for a pooled connection (a histogram in `/metrics`).
+pub const POOL_WAIT: &str = "llm_settings_store_pool_wait_seconds";
+
 /// A store's connection pool at one instant, for metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PoolStatus {
@@ -31,7 +34,8 @@ impl From<deadpool::Status> for PoolStatus {
     }
 }
 
-/// A connection of `pool` within `timeout`; `Unavailable` (naming `database`) otherwise.
+/// A connection of `pool` within `timeout`; `Unavailable` (naming `database`) otherwise. The
+/// wait is recorded as [`POOL_WAIT`].
 pub async fn checkout<M>(
     pool: &Pool<M>,
     timeout: Duration,
@@ -41,7 +45,10 @@ where
     M: Manager,
     M::Error: fmt::Display,
 {
-    match tokio::time::timeout(timeout, pool.get()).await {
+    let started = std::time::Instant::now();
+    let checked_out = tokio::time::timeout(timeout, pool.get()).await;
+    metrics::histogram!(POOL_WAIT).record(started.elapsed());
+    match checked_out {
         Ok(Ok(conn)) => Ok(conn),
         Ok(Err(err)) => Err(Error::Unavailable(format!(
             "no {database} connection could be opened: {err}"

@@ -19,6 +19,7 @@ use super::Answer;
 use crate::body::JsonBody;
 use crate::caller::{Caller, Deployment};
 use crate::error::ApiError;
+use crate::limits::Limited;
 use crate::naming::ProviderNames;
 use crate::surface::{DetailCodeError, CREDENTIALS};
 
@@ -147,8 +148,11 @@ fn source_kind(name: &str) -> Result<OwnerKind, ApiError> {
 #[utoipa::path(request_body = ResolveBody, responses((status = 200, description = "The credential (plaintext; do not store or log it)", body = ResolveResponse), (status = 400, description = "Neither user nor instance, task with provider, an unknown provider or source, or a malformed id", body = DetailCodeError), (status = 403, description = "Not a service token", body = DetailCodeError), (status = 404, description = "`provider_not_configured` (no enabled config fits; the message names the provider and the owners searched) or `task_not_assigned`", body = DetailCodeError)))]
 #[post("/resolve")]
 async fn resolve(c: Caller<Deployment>, JsonBody(body): JsonBody<ResolveBody>) -> Answer {
+    c.state.limits.admit(Limited::Resolution, &c.actor)?;
     let request = request_of(&c, body)?;
-    let credential = c.service().resolve(&c.actor, request).await?;
+    let credential = c.service().resolve(&c.actor, request).await;
+    crate::metrics::resolution(&credential);
+    let credential = credential?;
     Ok(HttpResponse::Ok()
         .insert_header(CacheControl(vec![CacheDirective::NoStore]))
         .json(ResolveResponse::from(&credential)))

@@ -20,6 +20,8 @@ use llm_settings_domain::{
 use crate::auth::authenticate_sdk;
 use crate::caller::INSTANCE_HEADER;
 use crate::error::{ApiError, Code};
+use crate::limits::Limited;
+use crate::metrics::GatewayCallMetrics;
 use crate::naming::ProviderNames;
 use crate::surface::{DetailCodeError, GATEWAY};
 use crate::AppState;
@@ -82,9 +84,20 @@ gateway_method!(forward_delete, delete);
 
 async fn forward(req: HttpRequest, payload: Payload) -> Result<HttpResponse, ApiError> {
     let (state, actor) = authenticate_sdk(&req)?;
+    state.limits.admit(Limited::GatewayCall, &actor)?;
     let call = call_of(&req, &state, payload).await?;
-    let answer = state.service.gateway(&actor, call).await?;
-    Ok(respond(answer))
+    let recorded = GatewayCallMetrics::start(call.provider, call.body.len());
+    match state.service.gateway(&actor, call).await {
+        Ok(answer) => {
+            let received = recorded.answered(answer.source, answer.status);
+            Ok(respond(answer, received))
+        }
+        Err(err) => {
+            let err = ApiError::from(err);
+            recorded.failed(&err);
+            Err(err)
+        }
+    }
 }
 
 /// The client's request as a domain call: provider, checked path, headers, whole body.
@@ -184,8 +197,9 @@ async fn read_body(
         })?
 }
 
-/// The provider's answer as it arrives, with the credential's source.
-fn respond(answer: GatewayAnswer) -> HttpResponse {
+/// The provider's answer as it arrives, with the credential's source; `received` counts its
+/// bytes.
+fn respond(answer: GatewayAnswer, received: metrics::Counter) -> HttpResponse {
     let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_GATEWAY);
     let mut res = HttpResponse::build(status);
     for (name, value) in &answer.headers {
@@ -197,8 +211,11 @@ fn respond(answer: GatewayAnswer) -> HttpResponse {
         }
     }
     res.insert_header((SOURCE_HEADER, answer.source.as_str()));
-    let body = answer.body.map(|chunk| {
-        chunk.map_err(|failure| actix_web::error::ErrorBadGateway(failure.to_string()))
+    let body = answer.body.map(move |chunk| {
+        let chunk =
+            chunk.map_err(|failure| actix_web::error::ErrorBadGateway(failure.to_string()))?;
+        received.increment(u64::try_from(chunk.len()).unwrap_or(u64::MAX));
+        Ok::<_, actix_web::Error>(chunk)
     });
     res.streaming(body)
 }
