@@ -334,7 +334,8 @@ mod tests {
 
     #[test]
     fn each_bad_filter_is_named() {
-        let cases: [(&str, fn(&mut AuditFilters)); 7] = [
+        type Spoil = fn(&mut AuditFilters);
+        let cases: [(&str, Spoil); 7] = [
             ("owner", |f| f.owner = Some("team:x".into())),
             ("actor", |f| f.actor = Some(String::new())),
             ("action", |f| f.action = Some("explode".into())),
