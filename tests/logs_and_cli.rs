@@ -319,3 +319,45 @@ fn sqlite_directories_are_created_only_inside_the_data_directory() {
     );
     assert!(data.join("nested").join("db.sqlite3").exists());
 }
+
+/// Runs `serve` on a terminal (util-linux `script` gives it one) with a bind address that
+/// cannot work, so it logs its start (a generated key) and stops; returns what it wrote.
+fn on_a_terminal(extra: &[(&str, &str)]) -> Option<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let mut env = Service::base_env(Backend::Sqlite, dir.path(), None);
+    env.retain(|(k, _)| k != "LLM_SETTINGS_BIND");
+    env.push(("LLM_SETTINGS_BIND".into(), "256.0.0.1:80".into()));
+    env.extend(
+        extra
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
+    let command = format!("'{}' serve", env!("CARGO_BIN_EXE_llm-settings"));
+    let out = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .output()
+        .ok()?;
+    Some(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[test]
+fn colour_only_on_a_terminal_and_never_with_no_color() {
+    let Some(coloured) = on_a_terminal(&[]) else {
+        eprintln!("util-linux `script` is not installed; no terminal to test colour on");
+        return;
+    };
+    assert!(
+        coloured.contains("generated a new secret file"),
+        "{coloured}"
+    );
+    assert!(
+        coloured.contains("\u{1b}["),
+        "colour on a terminal: {coloured}"
+    );
+    let plain = on_a_terminal(&[("NO_COLOR", "1")]).unwrap();
+    assert!(plain.contains("generated a new secret file"), "{plain}");
+    assert!(!plain.contains('\u{1b}'), "NO_COLOR: {plain}");
+}
