@@ -46,7 +46,8 @@ async fn logs_to_a_pipe_are_plain_with_one_start_up_line() {
         let r = svc.send("GET", BASE, token, None, &[]).await;
         assert_eq!(r.status, 401);
     }
-    let logs = svc.logs();
+    svc.logged("reason=bad_signature").await;
+    let logs = svc.logged("reason=missing").await;
     assert!(
         !logs.contains('\u{1b}'),
         "escape codes in piped logs:\n{logs}"
@@ -76,7 +77,7 @@ async fn logs_to_a_pipe_are_plain_with_one_start_up_line() {
     assert_absent(JWT_SECRET, logs.as_bytes(), "the log");
 
     let svc = svc.restart(&[]).await.unwrap();
-    let line = start_up_lines(&svc.logs())[0].to_owned();
+    let line = start_up_lines(&svc.logged("listening on").await)[0].to_owned();
     let data_dir = svc.data_dir.path().display().to_string();
     assert!(
         line.contains(&format!("master_keys=file ({data_dir}/master.keys)")),
@@ -96,7 +97,7 @@ async fn the_postgres_start_up_line_hides_the_password() {
         }
     };
     let svc = Service::start(Backend::Postgres, &[("DATABASE_URL", url.as_str())]).await;
-    let logs = svc.logs();
+    let logs = svc.logged("listening on").await;
     assert_absent(&password, logs.as_bytes(), "the log");
     let line = start_up_lines(&logs)[0].to_owned();
     url.set_password(None).unwrap();
@@ -142,7 +143,16 @@ async fn request_ids_are_kept_only_when_tame() {
         24,
         "one is made when none is sent"
     );
-    let logs = svc.logs();
+    // Lines arrive in order: once the last request's id is logged, every earlier line is.
+    svc.send(
+        "GET",
+        "/healthz",
+        None,
+        None,
+        &[("x-request-id", "last-one")],
+    )
+    .await;
+    let logs = svc.logged("request_id=last-one").await;
     assert!(logs.contains("request_id=client-id_1.2"), "{logs}");
     assert!(!logs.contains("<script>") && !logs.contains("a:b"));
 }
@@ -152,13 +162,12 @@ async fn json_logs_are_json_lines() {
     let svc = Service::start(Backend::Sqlite, &[("LLM_SETTINGS_LOG_FORMAT", "json")]).await;
     let r = svc.send("GET", BASE, Some("not-a-token"), None, &[]).await;
     assert_eq!(r.status, 401);
-    let logs = svc.logs();
+    let logs = svc.logged("\"reason\":\"invalid\"").await;
     assert!(!logs.contains('\u{1b}'));
     for line in logs.lines() {
         let parsed: Value = serde_json::from_str(line).unwrap_or_else(|_| panic!("{line}"));
         assert!(parsed["level"].is_string(), "{line}");
     }
-    assert!(logs.contains("\"reason\":\"invalid\""), "{logs}");
 }
 
 /// Runs the binary with the harness's environment for a fresh data directory plus `env`.
@@ -213,7 +222,7 @@ async fn serve_listens_where_bind_says() {
     .await;
     let r = svc.send("GET", "/healthz", None, None, &[]).await;
     assert_eq!(r.status, 200);
-    assert!(svc.logs().contains("bind=127.0.0.1:0"));
+    svc.logged("bind=127.0.0.1:0").await;
 }
 
 #[test]
