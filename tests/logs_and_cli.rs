@@ -46,7 +46,8 @@ async fn logs_to_a_pipe_are_plain_with_one_start_up_line() {
         let r = svc.send("GET", BASE, token, None, &[]).await;
         assert_eq!(r.status, 401);
     }
-    let logs = svc.logs();
+    svc.logged("reason=bad_signature").await;
+    let logs = svc.logged("reason=missing").await;
     assert!(
         !logs.contains('\u{1b}'),
         "escape codes in piped logs:\n{logs}"
@@ -76,7 +77,7 @@ async fn logs_to_a_pipe_are_plain_with_one_start_up_line() {
     assert_absent(JWT_SECRET, logs.as_bytes(), "the log");
 
     let svc = svc.restart(&[]).await.unwrap();
-    let line = start_up_lines(&svc.logs())[0].to_owned();
+    let line = start_up_lines(&svc.logged("listening on").await)[0].to_owned();
     let data_dir = svc.data_dir.path().display().to_string();
     assert!(
         line.contains(&format!("master_keys=file ({data_dir}/master.keys)")),
@@ -96,7 +97,7 @@ async fn the_postgres_start_up_line_hides_the_password() {
         }
     };
     let svc = Service::start(Backend::Postgres, &[("DATABASE_URL", url.as_str())]).await;
-    let logs = svc.logs();
+    let logs = svc.logged("listening on").await;
     assert_absent(&password, logs.as_bytes(), "the log");
     let line = start_up_lines(&logs)[0].to_owned();
     url.set_password(None).unwrap();
@@ -142,7 +143,16 @@ async fn request_ids_are_kept_only_when_tame() {
         24,
         "one is made when none is sent"
     );
-    let logs = svc.logs();
+    // Lines arrive in order: once the last request's id is logged, every earlier line is.
+    svc.send(
+        "GET",
+        "/healthz",
+        None,
+        None,
+        &[("x-request-id", "last-one")],
+    )
+    .await;
+    let logs = svc.logged("request_id=last-one").await;
     assert!(logs.contains("request_id=client-id_1.2"), "{logs}");
     assert!(!logs.contains("<script>") && !logs.contains("a:b"));
 }
@@ -152,13 +162,12 @@ async fn json_logs_are_json_lines() {
     let svc = Service::start(Backend::Sqlite, &[("LLM_SETTINGS_LOG_FORMAT", "json")]).await;
     let r = svc.send("GET", BASE, Some("not-a-token"), None, &[]).await;
     assert_eq!(r.status, 401);
-    let logs = svc.logs();
+    let logs = svc.logged("\"reason\":\"invalid\"").await;
     assert!(!logs.contains('\u{1b}'));
     for line in logs.lines() {
         let parsed: Value = serde_json::from_str(line).unwrap_or_else(|_| panic!("{line}"));
         assert!(parsed["level"].is_string(), "{line}");
     }
-    assert!(logs.contains("\"reason\":\"invalid\""), "{logs}");
 }
 
 /// Runs the binary with the harness's environment for a fresh data directory plus `env`.
@@ -213,7 +222,7 @@ async fn serve_listens_where_bind_says() {
     .await;
     let r = svc.send("GET", "/healthz", None, None, &[]).await;
     assert_eq!(r.status, 200);
-    assert!(svc.logs().contains("bind=127.0.0.1:0"));
+    svc.logged("bind=127.0.0.1:0").await;
 }
 
 #[test]
@@ -318,4 +327,46 @@ fn sqlite_directories_are_created_only_inside_the_data_directory() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(data.join("nested").join("db.sqlite3").exists());
+}
+
+/// Runs `serve` on a terminal (util-linux `script` gives it one) with a bind address that
+/// cannot work, so it logs its start (a generated key) and stops; returns what it wrote.
+fn on_a_terminal(extra: &[(&str, &str)]) -> Option<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let mut env = Service::base_env(Backend::Sqlite, dir.path(), None);
+    env.retain(|(k, _)| k != "LLM_SETTINGS_BIND");
+    env.push(("LLM_SETTINGS_BIND".into(), "256.0.0.1:80".into()));
+    env.extend(
+        extra
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
+    let command = format!("'{}' serve", env!("CARGO_BIN_EXE_llm-settings"));
+    let out = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .output()
+        .ok()?;
+    Some(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[test]
+fn colour_only_on_a_terminal_and_never_with_no_color() {
+    let Some(coloured) = on_a_terminal(&[]) else {
+        eprintln!("util-linux `script` is not installed; no terminal to test colour on");
+        return;
+    };
+    assert!(
+        coloured.contains("generated a new secret file"),
+        "{coloured}"
+    );
+    assert!(
+        coloured.contains("\u{1b}["),
+        "colour on a terminal: {coloured}"
+    );
+    let plain = on_a_terminal(&[("NO_COLOR", "1")]).unwrap();
+    assert!(plain.contains("generated a new secret file"), "{plain}");
+    assert!(!plain.contains('\u{1b}'), "NO_COLOR: {plain}");
 }

@@ -236,6 +236,16 @@ impl Service {
         self.logs.lock().unwrap().clone()
     }
 
+    /// The log once it holds `needle` (log lines reach the harness through a reader thread, a
+    /// little after the service wrote them).
+    pub async fn logged(&self, needle: &str) -> String {
+        eventually(needle, Duration::from_secs(30), || async {
+            let logs = self.logs();
+            logs.contains(needle).then_some(logs)
+        })
+        .await
+    }
+
     /// A token for `sub` with the given scopes, roles and instance.
     pub fn token(&self, sub: &str, scope: &str, roles: &[&str], instance: Option<&str>) -> String {
         let exp = time::OffsetDateTime::now_utc().unix_timestamp() as u64 + 600;

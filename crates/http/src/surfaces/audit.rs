@@ -34,6 +34,41 @@ pub fn routes(config: &mut ServiceConfig<'_>) {
     config.service(list_events);
 }
 
+/// What an event records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditActionName {
+    Create,
+    Update,
+    Delete,
+    SetDefault,
+    Test,
+    Decrypt,
+    Rewrap,
+    TaskAssignments,
+    DocumentUpdate,
+    Resolve,
+    Gateway,
+}
+
+impl From<AuditAction> for AuditActionName {
+    fn from(action: AuditAction) -> Self {
+        match action {
+            AuditAction::Create => Self::Create,
+            AuditAction::Update => Self::Update,
+            AuditAction::Delete => Self::Delete,
+            AuditAction::SetDefault => Self::SetDefault,
+            AuditAction::Test => Self::Test,
+            AuditAction::Decrypt => Self::Decrypt,
+            AuditAction::Rewrap => Self::Rewrap,
+            AuditAction::TaskAssignments => Self::TaskAssignments,
+            AuditAction::DocumentUpdate => Self::DocumentUpdate,
+            AuditAction::Resolve => Self::Resolve,
+            AuditAction::Gateway => Self::Gateway,
+        }
+    }
+}
+
 /// The figures of a call made with a credential (gateway calls, connection tests).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AuditCall {
@@ -68,9 +103,7 @@ pub struct AuditEventBody {
     /// The provider's catalog id.
     pub provider: Option<String>,
     pub config_id: Option<i64>,
-    /// `create`, `update`, `delete`, `set_default`, `test`, `decrypt`, `rewrap`,
-    /// `task_assignments`, `document_update`, `resolve` or `gateway`.
-    pub action: String,
+    pub action: AuditActionName,
     /// `success`, or the error or failure class (`invalid_credentials`, `not_found` …).
     pub outcome: String,
     pub call: Option<AuditCall>,
@@ -88,7 +121,7 @@ impl From<AuditRecord> for AuditEventBody {
             owner: e.owner.to_string(),
             provider: e.provider.map(|p| p.as_str().to_owned()),
             config_id: e.config_id.map(|c| c.0),
-            action: e.action.as_str().to_owned(),
+            action: e.action.into(),
             outcome: e.outcome.as_str().to_owned(),
             call: e.call.map(|c| AuditCall {
                 latency_ms: c.latency_ms,
@@ -127,17 +160,21 @@ pub struct AuditFilters {
     pub owner: Option<String>,
     /// Only events of this actor (a token subject or `system:…`).
     pub actor: Option<String>,
-    /// Only this action (`create`, `update`, `test`, `resolve`, `gateway` …).
+    /// Only this action.
+    #[param(value_type = Option<AuditActionName>)]
     pub action: Option<String>,
     /// Only events about this provider (catalog id or alias).
     pub provider: Option<String>,
     /// Only events at or after this time (RFC 3339, e.g. `2025-01-05T10:00:00Z`).
+    #[param(format = DateTime)]
     pub since: Option<String>,
     /// Only events before this time (RFC 3339).
+    #[param(format = DateTime)]
     pub until: Option<String>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
-    /// Events per page, 1 to 500 (default 50).
+    /// Events per page.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 500, default = 50)]
     pub limit: Option<String>,
 }
 
@@ -146,17 +183,21 @@ pub struct AuditFilters {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct MyAuditFilters {
-    /// Only this action (`create`, `update`, `test`, `resolve`, `gateway` …).
+    /// Only this action.
+    #[param(value_type = Option<AuditActionName>)]
     pub action: Option<String>,
     /// Only events about this provider (catalog id or alias).
     pub provider: Option<String>,
     /// Only events at or after this time (RFC 3339, e.g. `2025-01-05T10:00:00Z`).
+    #[param(format = DateTime)]
     pub since: Option<String>,
     /// Only events before this time (RFC 3339).
+    #[param(format = DateTime)]
     pub until: Option<String>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
-    /// Events per page, 1 to 500 (default 50).
+    /// Events per page.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 500, default = 50)]
     pub limit: Option<String>,
 }
 
@@ -324,6 +365,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn actions_are_named_as_the_filter_takes_them() {
+        for action in AuditAction::ALL {
+            let wire = serde_json::to_value(AuditActionName::from(action)).unwrap();
+            assert_eq!(wire, action.as_str());
+        }
+    }
+
+    #[test]
     fn cursors_round_trip_and_strangers_are_refused() {
         assert_eq!(before_id(&cursor_of(812)).unwrap(), 812);
         for bad in ["", "812", "!!", &cursor_of(0), &cursor_of(-4)] {
@@ -334,7 +383,8 @@ mod tests {
 
     #[test]
     fn each_bad_filter_is_named() {
-        let cases: [(&str, fn(&mut AuditFilters)); 7] = [
+        type Spoil = fn(&mut AuditFilters);
+        let cases: [(&str, Spoil); 7] = [
             ("owner", |f| f.owner = Some("team:x".into())),
             ("actor", |f| f.actor = Some(String::new())),
             ("action", |f| f.action = Some("explode".into())),
