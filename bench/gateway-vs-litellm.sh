@@ -105,5 +105,5 @@ BENCH_UPSTREAM_PORT="$upstream" \
 BENCH_GATEWAY_CLIENTS="${BENCH_GATEWAY_CLIENTS:-16,64}" \
 BENCH_PEERS="$peers" \
 BENCH_PEER_TOKEN="$master_key" \
-BENCH_RESULTS="$root/bench/results-litellm.md" \
+BENCH_RESULTS="${BENCH_RESULTS:-$root/bench/results-litellm.md}" \
     cargo bench -p llm-settings-server --bench load

@@ -487,9 +487,7 @@ fn main() {
         }
     });
     let path = std::env::var("BENCH_RESULTS").map_or_else(
-        |_| {
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bench/results.md")
-        },
+        |_| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bench/results.md"),
         std::path::PathBuf::from,
     );
     let report = REPORT.lock().unwrap().clone();

@@ -45,7 +45,9 @@ fn sse_stream() -> String {
         format!("data: {event}\n\n")
     };
     let mut out = chunk(json!({"role": "assistant", "content": ""}), None);
-    for piece in ["Hello", "!", " How", " can", " I", " help", " you", " today", "?"] {
+    for piece in [
+        "Hello", "!", " How", " can", " I", " help", " you", " today", "?",
+    ] {
         out.push_str(&chunk(json!({"content": piece}), None));
     }
     out.push_str(&chunk(json!({}), Some("stop")));
@@ -241,6 +243,8 @@ struct Target {
     gateway: bool,
     /// Whether this is a peer proxy (BENCH_PEERS).
     peer: bool,
+    /// `GET` without a body (the reference row), else `POST` with the chat body.
+    get: bool,
 }
 
 impl Target {
@@ -340,12 +344,17 @@ fn run_wrk(
 ) -> Result<Cell, String> {
     let script = dir.join(format!(
         "{}-{}.lua",
-        target.name.replace(|c: char| !c.is_ascii_alphanumeric(), "_"),
+        target
+            .name
+            .replace(|c: char| !c.is_ascii_alphanumeric(), "_"),
         if stream { "stream" } else { "chat" }
     ));
-    let mut lua = String::from("wrk.method = \"POST\"\n");
-    lua.push_str(&format!("wrk.body = [==[{}]==]\n", body(stream)));
-    lua.push_str("wrk.headers[\"Content-Type\"] = \"application/json\"\n");
+    let mut lua = String::new();
+    if !target.get {
+        lua.push_str("wrk.method = \"POST\"\n");
+        lua.push_str(&format!("wrk.body = [==[{}]==]\n", body(stream)));
+        lua.push_str("wrk.headers[\"Content-Type\"] = \"application/json\"\n");
+    }
     for (name, value) in &target.headers {
         lua.push_str(&format!("wrk.headers[\"{name}\"] = [==[{value}]==]\n"));
     }
@@ -404,7 +413,10 @@ impl Settings {
                     .filter(|p| !p.trim().is_empty())
                     .map(|p| {
                         let (name, url) = p.split_once('=').expect("BENCH_PEERS: name=url;…");
-                        (name.trim().to_owned(), url.trim().trim_end_matches('/').to_owned())
+                        (
+                            name.trim().to_owned(),
+                            url.trim().trim_end_matches('/').to_owned(),
+                        )
                     })
                     .collect()
             })
@@ -478,7 +490,11 @@ async fn first_chunk_times(target: &Target, n: usize) -> Vec<f64> {
         let mut res = req.send().await.unwrap();
         let first = res.chunk().await.unwrap();
         let elapsed = started.elapsed();
-        assert!(first.is_some_and(|c| !c.is_empty()), "{} sent no chunk", target.name);
+        assert!(
+            first.is_some_and(|c| !c.is_empty()),
+            "{} sent no chunk",
+            target.name
+        );
         while res.chunk().await.unwrap().is_some() {}
         // The first 50 warm the connection and the caches.
         if i >= 50 {
@@ -527,6 +543,7 @@ pub async fn run(settings: &Settings) {
             headers: vec![("Authorization".into(), "Bearer sk-direct".into())],
             gateway: false,
             peer: false,
+            get: false,
         },
         Target {
             name: "nginx proxy_pass".into(),
@@ -535,6 +552,7 @@ pub async fn run(settings: &Settings) {
             headers: vec![("Authorization".into(), "Bearer sk-direct".into())],
             gateway: false,
             peer: false,
+            get: false,
         },
     ];
     for (backend, (svc, token)) in &services {
@@ -546,6 +564,7 @@ pub async fn run(settings: &Settings) {
             headers: vec![("Authorization".into(), format!("Bearer {token}"))],
             gateway: true,
             peer: false,
+            get: false,
         });
     }
     for (name, base) in &settings.peers {
@@ -561,6 +580,7 @@ pub async fn run(settings: &Settings) {
             headers,
             gateway: false,
             peer: true,
+            get: false,
         });
     }
 
@@ -615,7 +635,10 @@ pub async fn run(settings: &Settings) {
 
     out!();
     out!("gateway ratios (throughput vs the nginx forwarder; p50 added over direct)");
-    let mut header = format!("{:<24} {:<7} {:>7} {:>12} {:>14}", "gateway", "mode", "clients", "gw/nginx-fwd", "p50 added ms");
+    let mut header = format!(
+        "{:<24} {:<7} {:>7} {:>12} {:>14}",
+        "gateway", "mode", "clients", "gw/nginx-fwd", "p50 added ms"
+    );
     for target in targets.iter().filter(|t| t.peer) {
         header.push_str(&format!(" {:>18}", format!("gw/{}", target.name)));
     }
@@ -645,6 +668,36 @@ pub async fn run(settings: &Settings) {
                 out!("{line}");
             }
         }
+    }
+
+    // For scale: the service's own HTTP stack (same middleware, no store, no upstream).
+    if let Some((backend, (svc, _))) = services.first() {
+        let clients = settings
+            .clients
+            .iter()
+            .copied()
+            .find(|&c| c == 16)
+            .unwrap_or(settings.clients[0]);
+        let healthz = Target {
+            name: format!("service GET /healthz ({})", store_name(*backend)),
+            chat_url: format!("{}/healthz", svc.base),
+            stream_url: String::new(),
+            headers: Vec::new(),
+            gateway: false,
+            peer: false,
+            get: true,
+        };
+        let cell = run_wrk(nginx.dir.path(), &healthz, false, clients, settings.seconds)
+            .unwrap_or_else(|e| panic!("{e}"));
+        out!();
+        out!(
+            "for scale, the service's HTTP stack alone ({}, {clients} clients): {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, {} errors",
+            healthz.name,
+            cell.rate,
+            cell.p50_ms,
+            cell.p99_ms,
+            cell.errors
+        );
     }
 
     out!();
