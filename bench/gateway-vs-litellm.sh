@@ -78,13 +78,17 @@ EOF
 peers=""
 for workers in $workers_list; do
     port="$(free_port)"
+    extra=()
+    # uvicorn restarts a worker that misses its health check (5 s by default): importing
+    # LiteLLM takes longer than that on a busy machine, so the workers would never come up.
+    [ "$workers" = 1 ] || extra=(--timeout_worker_healthcheck 300)
     setsid "$venv/bin/litellm" --config "$work/litellm.yaml" --host 127.0.0.1 --port "$port" \
-        --num_workers "$workers" >"$work/litellm-$workers.log" 2>&1 &
+        --num_workers "$workers" "${extra[@]}" >"$work/litellm-$workers.log" 2>&1 &
     pids+=("$!")
     label="litellm ${workers} worker"
     [ "$workers" = 1 ] || label="${label}s"
     peers="${peers}${label}=http://127.0.0.1:${port};"
-    for _ in $(seq 1 240); do
+    for _ in $(seq 1 600); do
         if python3 - "$port" <<'EOF' 2>/dev/null; then break; fi
 import sys, urllib.request
 urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/health/liveliness", timeout=1)
