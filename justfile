@@ -22,9 +22,15 @@ fmt:
 run:
     cargo run --release
 
-# Load benchmark of the release service against raw store calls (Postgres and SQLite).
+# Load benchmark of the release service against raw store calls (Postgres and SQLite), then the
+# gateway against a local nginx upstream called directly and through nginx proxy_pass (needs wrk
+# and nginx). Tables also go to bench/results.md.
 bench:
     cargo bench -p llm-settings-server --bench load
+
+# The gateway next to LiteLLM's proxy (installed from PyPI into a virtualenv), same load, one run.
+bench-litellm:
+    bash bench/gateway-vs-litellm.sh
 
 # Store micro-benchmarks (list / upsert / set-default per store).
 bench-stores:

@@ -5,19 +5,25 @@
 //!
 //! Phases: list and upsert of a user's configs; then resolution (`POST /v1/credentials/resolve`
 //! with a service token) for 1,000 distinct users, each with a key of their own, an instance
-//! key and a global key behind it, against the same chain read (`load_chain`) through the store.
+//! key and a global key behind it, against the same chain read (`load_chain`) through the store
+//! followed by the opening (decryption) of the chosen key.
 //!
-//! `BENCH_SECONDS` (default 10) sets each phase's length, `BENCH_CLIENTS` (default 64) the
-//! concurrency.
+//! `BENCH_SECONDS` (default 5) sets each phase's length, `BENCH_CLIENTS` (default 64) the
+//! concurrency. Then the gateway phase (see `gateway/mod.rs`; `BENCH_GATEWAY_SECONDS`,
+//! `BENCH_GATEWAY_CLIENTS`, `BENCH_GATEWAY_STORES`, `BENCH_PEERS`). `BENCH_PHASES` (default
+//! `stores,gateway`) picks the phases; every table is also written to `bench/results.md`
+//! (`BENCH_RESULTS` to change the path).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "../../../tests/support/mod.rs"]
 mod support;
 
+mod gateway;
+
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -30,6 +36,22 @@ use llm_settings_domain::{
 };
 use llm_settings_server::store::{self, Store};
 use support::{Backend, Service};
+
+/// Everything printed, kept for the results file.
+static REPORT: Mutex<String> = Mutex::new(String::new());
+
+/// Prints a line and keeps it for the results file.
+#[macro_export]
+macro_rules! out {
+    () => { $crate::out!("") };
+    ($($arg:tt)*) => {{
+        let line = format!($($arg)*);
+        println!("{line}");
+        let mut report = $crate::REPORT.lock().unwrap();
+        report.push_str(&line);
+        report.push('\n');
+    }};
+}
 
 struct Stats {
     latencies_us: Vec<u64>,
@@ -106,7 +128,7 @@ fn key(client: usize, i: u64) -> String {
 }
 
 fn row(backend: &str, endpoint: &str, path: &str, s: &Stats) {
-    println!(
+    out!(
         "{backend:<9} {endpoint:<22} {path:<8} {:>10.0} {:>9.2} {:>9.2} {:>7}",
         s.rate(),
         s.percentile(0.5),
@@ -397,17 +419,29 @@ async fn resolve_phase(
     .await;
     assert!(svc.terminate(), "the service stops cleanly");
 
+    // The same chain read, then the chosen (the user's own) key opened, as the service does.
     let raw_resolve = drive(clients, duration, move |c, i| {
-        let raw = raw.clone();
+        let (raw, keyring) = (raw.clone(), keyring.clone());
         let (user, instance) = resolve_chain(resolve_user(clients, c, i));
         async move {
-            raw.load_chain(ChainQuery {
-                owners: vec![user, instance, Owner::Global],
-                provider: None,
-                task: None,
-            })
-            .await
-            .is_ok_and(|chain| chain.configs.len() == 3)
+            let Ok(chain) = raw
+                .load_chain(ChainQuery {
+                    owners: vec![user.clone(), instance, Owner::Global],
+                    provider: None,
+                    task: None,
+                })
+                .await
+            else {
+                return false;
+            };
+            let Some(own) = chain.configs.iter().find(|config| config.owner == user) else {
+                return false;
+            };
+            let binding = SecretBinding::new(&own.owner, own.provider, "api_key");
+            chain.configs.len() == 3
+                && keyring
+                    .open(&own.secrets["api_key"].sealed, &binding)
+                    .is_ok()
         }
     })
     .await;
@@ -418,31 +452,50 @@ fn main() {
     let seconds: u64 = std::env::var("BENCH_SECONDS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(10);
+        .unwrap_or(5);
     let clients: usize = std::env::var("BENCH_CLIENTS")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(64);
+    let phases = std::env::var("BENCH_PHASES").unwrap_or_else(|_| "stores,gateway".into());
     if std::env::args().any(|a| a == "--list" || a == "--test") {
         return;
     }
+    let gateway_settings = gateway::Settings::from_env();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
     runtime.block_on(async {
-        println!(
-            "{clients} concurrent keep-alive clients, {seconds} s per phase, release build, {} CPUs",
-            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
-        );
-        println!("{:<9} {:<22} {:<8} {:>10} {:>9} {:>9} {:>7}", "store", "endpoint", "path", "req/s", "p50 ms", "p99 ms", "errors");
-        let mut ratios = Vec::new();
-        for backend in [Backend::Postgres, Backend::Sqlite] {
-            ratios.extend(bench(backend, clients, Duration::from_secs(seconds)).await);
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if phases.contains("stores") {
+            out!("{clients} concurrent keep-alive clients, {seconds} s per phase, release build, {cpus} CPUs");
+            out!("{:<9} {:<22} {:<8} {:>10} {:>9} {:>9} {:>7}", "store", "endpoint", "path", "req/s", "p50 ms", "p99 ms", "errors");
+            let mut ratios = Vec::new();
+            for backend in [Backend::Postgres, Backend::Sqlite] {
+                ratios.extend(bench(backend, clients, Duration::from_secs(seconds)).await);
+            }
+            out!();
+            for (what, ratio) in ratios {
+                out!("ratio service/raw {what:<16} {ratio:>6.2}");
+            }
+            out!();
         }
-        println!();
-        for (what, ratio) in ratios {
-            println!("ratio service/raw {what:<16} {ratio:>6.2}");
+        if phases.contains("gateway") {
+            out!("release build, {cpus} CPUs shared by the load generator, the service, the database and nginx");
+            gateway::run(&gateway_settings).await;
         }
     });
+    let path = std::env::var("BENCH_RESULTS").map_or_else(
+        |_| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bench/results.md"),
+        std::path::PathBuf::from,
+    );
+    let report = REPORT.lock().unwrap().clone();
+    let text = format!(
+        "# Load benchmark results\n\nOne run on a shared machine; see the README's Benchmarks section.\n\n```\n{report}```\n"
+    );
+    match std::fs::write(&path, text) {
+        Ok(()) => println!("\nwritten to {}", path.display()),
+        Err(e) => println!("\ncould not write {}: {e}", path.display()),
+    }
 }
