@@ -144,7 +144,7 @@ pub struct ApiError {
     /// The methods the path answers to, for 405.
     pub allow: Option<String>,
     /// Seconds after which a refused request may be retried, for 429 (`Retry-After`).
-    pub retry_after_secs: Option<u64>,
+    pub retry_after_secs: Option<u32>,
 }
 
 impl ApiError {
@@ -195,7 +195,7 @@ impl ApiError {
     }
 
     /// Too many requests of one kind from the caller (429 with `Retry-After`).
-    pub fn rate_limited(message: impl Into<String>, retry_after_secs: u64) -> Self {
+    pub fn rate_limited(message: impl Into<String>, retry_after_secs: u32) -> Self {
         let mut err = Self::new(Code::RateLimited, message);
         err.retry_after_secs = Some(retry_after_secs);
         err

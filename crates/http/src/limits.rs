@@ -181,7 +181,7 @@ impl<K: Hash + Eq + Clone> Keyed<K> {
         self.limiter.check_key(key).map_err(|not_until| {
             let wait = not_until.wait_time_from(DefaultClock::default().now());
             let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-            let secs = secs.max(1);
+            let secs = u32::try_from(secs).unwrap_or(u32::MAX).max(1);
             metrics::counter!("llm_settings_rate_limited_total", "limit" => self.kind.as_str())
                 .increment(1);
             ApiError::rate_limited(
