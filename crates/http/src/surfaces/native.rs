@@ -166,7 +166,8 @@ pub struct CreateConfigRequest {
     pub enabled: Option<bool>,
 }
 
-/// Partial update body. `provider` and `is_default` cannot change here.
+/// Partial update body; only the fields sent change. `provider` and `is_default` cannot change
+/// here (delete and recreate, or `POST /{config_id}/set-default`).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateConfigRequest {
@@ -184,11 +185,11 @@ pub struct UpdateConfigRequest {
     pub enabled: Option<bool>,
     /// The version you read; the update is refused with 409 if the config changed since.
     pub version: Option<i64>,
-    /// Refused: delete and recreate to change provider.
-    #[schema(value_type = Option<String>)]
+    /// Refused with a message saying what to do instead (delete and recreate); not documented.
+    #[schema(ignore)]
     pub provider: Option<serde_json::Value>,
-    /// Refused: use `POST /{config_id}/set-default`.
-    #[schema(value_type = Option<bool>)]
+    /// Refused with a message pointing at `POST /{config_id}/set-default`; not documented.
+    #[schema(ignore)]
     pub is_default: Option<serde_json::Value>,
 }
 
