@@ -201,13 +201,7 @@ const OMITTED_WHEN_EMPTY: &[(&str, &str)] = &[
 fn response_schemas(api: &utoipa::openapi::OpenApi, components: &Components) -> Vec<String> {
     let mut names = Vec::new();
     for item in api.paths.paths.values() {
-        let ops = [
-            &item.get,
-            &item.post,
-            &item.put,
-            &item.patch,
-            &item.delete,
-        ];
+        let ops = [&item.get, &item.post, &item.put, &item.patch, &item.delete];
         for op in ops.into_iter().flatten() {
             for response in op.responses.responses.values() {
                 let RefOr::T(response) = response else {
@@ -260,21 +254,22 @@ pub fn require_response_fields(api: &mut utoipa::openapi::OpenApi) {
 
 /// A secret as sent: not blank, no control characters, and not shaped like a mask (`...`, `***`, `…`, `•`), which is
 /// refused unless it is the very mask the service handed out for the stored value.
-const SECRET_PATTERN: &str = r"^(?![\s\S]*(?:\.\.\.|\*\*\*|\u2026|\u2022))(?=[\s\S]*\S)[^\x00-\x1f\x7f-\x9f]+$";
+const SECRET_PATTERN: &str =
+    r"^(?![\s\S]*(?:\.\.\.|\*\*\*|\u2026|\u2022))(?=[\s\S]*\S)[^\x00-\x1f\x7f-\x9f]+$";
 /// The same where `""` is accepted too (it changes nothing).
-const SECRET_OR_EMPTY_PATTERN: &str = r"^(?:(?![\s\S]*(?:\.\.\.|\*\*\*|\u2026|\u2022))(?=[\s\S]*\S)[^\x00-\x1f\x7f-\x9f]+)?$";
+const SECRET_OR_EMPTY_PATTERN: &str =
+    r"^(?:(?![\s\S]*(?:\.\.\.|\*\*\*|\u2026|\u2022))(?=[\s\S]*\S)[^\x00-\x1f\x7f-\x9f]+)?$";
 /// A model id: 1–200 visible ASCII characters.
 const MODEL_PATTERN: &str = r"^[!-~]{1,200}$";
 /// The same where `""` is accepted too (it means the provider's default).
 const MODEL_OR_EMPTY_PATTERN: &str = r"^[!-~]{0,200}$";
 /// An endpoint: `http(s)://host[:port][/path]`, no credentials, query or fragment.
-const URL_PATTERN: &str =
-    r"^https?://[A-Za-z][A-Za-z0-9-]*(?:\.[A-Za-z][A-Za-z0-9-]*)*(?::[0-9]{1,4})?(?:/[A-Za-z0-9._~!$&'()*+,;=:@/-]*)?$";
+const URL_PATTERN: &str = r"^https?://[A-Za-z][A-Za-z0-9-]*(?:\.[A-Za-z][A-Za-z0-9-]*)*(?::[0-9]{1,4})?(?:/[A-Za-z0-9._~!$&'()*+,;=:@/-]*)?$";
 /// The same where `""` is accepted too (it means the provider's default).
-const URL_OR_EMPTY_PATTERN: &str =
-    r"^(?:https?://[A-Za-z][A-Za-z0-9-]*(?:\.[A-Za-z][A-Za-z0-9-]*)*(?::[0-9]{1,4})?(?:/[A-Za-z0-9._~!$&'()*+,;=:@/-]*)?)?$";
+const URL_OR_EMPTY_PATTERN: &str = r"^(?:https?://[A-Za-z][A-Za-z0-9-]*(?:\.[A-Za-z][A-Za-z0-9-]*)*(?::[0-9]{1,4})?(?:/[A-Za-z0-9._~!$&'()*+,;=:@/-]*)?)?$";
 /// A user id: no control characters, no surrounding whitespace.
-const USER_PATTERN: &str = r"^[^\s\x00-\x1f\x7f-\x9f](?:[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$";
+const USER_PATTERN: &str =
+    r"^[^\s\x00-\x1f\x7f-\x9f](?:[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$";
 
 /// Request fields whose `""` the service accepts (it means "the default" or "no change").
 const EMPTY_ACCEPTED: &[(&str, &str)] = &[
@@ -294,7 +289,11 @@ fn field_rule(field: &str) -> Option<(&'static str, &'static str, Option<usize>)
         "base_url" | "baseUrl" => (URL_PATTERN, URL_OR_EMPTY_PATTERN, Some(2048)),
         "task" => (TASK_PATTERN, TASK_PATTERN, None),
         "user" => (USER_PATTERN, USER_PATTERN, Some(MAX_ID_LEN)),
-        "instance" => (INSTANCE_SEGMENT_PATTERN, INSTANCE_SEGMENT_PATTERN, Some(MAX_ID_LEN)),
+        "instance" => (
+            INSTANCE_SEGMENT_PATTERN,
+            INSTANCE_SEGMENT_PATTERN,
+            Some(MAX_ID_LEN),
+        ),
         _ => return None,
     })
 }
@@ -320,9 +319,8 @@ fn constrain_fields(schema: &str, object: &mut Object) {
                 if field == "sources" {
                     if let ArrayItems::RefOrSchema(items) = &mut list.items {
                         if let RefOr::T(Schema::Object(item)) = items.as_mut() {
-                            item.enum_values = Some(
-                                ["user", "instance", "global"].map(Value::from).to_vec(),
-                            );
+                            item.enum_values =
+                                Some(["user", "instance", "global"].map(Value::from).to_vec());
                         }
                     }
                 }

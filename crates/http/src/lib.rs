@@ -27,8 +27,8 @@ use actix_web::middleware::from_fn;
 use actix_web::web::Data;
 use actix_web::App;
 use async_trait::async_trait;
-use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn};
 use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn};
 use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::tag::TagBuilder;
@@ -185,7 +185,11 @@ fn document_operation(surface: &Surface, op: &mut Operation) {
             response = response.header(
                 "Retry-After",
                 HeaderBuilder::new()
-                    .schema(ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(0)))
+                    .schema(
+                        ObjectBuilder::new()
+                            .schema_type(Type::Integer)
+                            .minimum(Some(0)),
+                    )
                     .description(Some("Seconds to wait before retrying"))
                     .build(),
             );
@@ -225,7 +229,10 @@ fn finish(mut api: OpenApi) -> OpenApi {
         .flatten()
         {
             document_operation(surface, op);
-            let body = op.request_body.as_ref().and_then(|b| b.content.get("application/json"));
+            let body = op
+                .request_body
+                .as_ref()
+                .and_then(|b| b.content.get("application/json"));
             if let Some(schema) = body.and_then(|c| c.schema.as_ref()) {
                 body_providers.record(surface, schema, components);
             }

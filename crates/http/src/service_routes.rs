@@ -120,7 +120,13 @@ impl RouteTable {
         let best = matching.clone().map(|(t, _)| literal(t)).max()?;
         let mut methods: Vec<&'static str> = Vec::new();
         for (_, found) in matching.filter(|(t, _)| literal(t) == best) {
-            methods.extend(found.iter().filter(|m| !methods.contains(m)).copied().collect::<Vec<_>>());
+            methods.extend(
+                found
+                    .iter()
+                    .filter(|m| !methods.contains(m))
+                    .copied()
+                    .collect::<Vec<_>>(),
+            );
         }
         (!methods.is_empty()).then_some(methods)
     }

@@ -263,7 +263,7 @@ fn integral(value: &Value) -> Option<i64> {
     let f = n.as_f64()?;
     // 2^63 as f64 is exact; anything at or past it is out of range.
     let limit = 9_223_372_036_854_775_808.0_f64;
-    (f.fract() == 0.0 && f >= -limit && f < limit).then(|| f as i64)
+    (f.fract() == 0.0 && f >= -limit && f < limit).then_some(f as i64)
 }
 
 fn unexpected(value: &Value) -> Unexpected<'static> {
