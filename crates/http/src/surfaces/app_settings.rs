@@ -71,7 +71,7 @@ pub struct ProviderEntryPatch {
     /// A new key, or the masked key as shown to keep the stored one (`""` changes nothing,
     /// `null` removes an optional key).
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>, format = Password, example = "sk-p...Yx4f")]
+    #[schema(value_type = Option<String>, format = Password, example = "sk-proj-abc123Yx4f")]
     pub api_key: Option<Option<SecretValue>>,
     /// Model override; `null` or `""` returns to the provider's default.
     #[serde(default, deserialize_with = "double_option")]
@@ -135,7 +135,7 @@ pub struct SettingsPatch {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct TestProviderRequest {
     /// Provider API key; the masked key as shown is replaced by the stored key.
-    #[schema(value_type = Option<String>, format = Password, example = "sk-p...Yx4f")]
+    #[schema(value_type = Option<String>, format = Password, example = "sk-proj-abc123Yx4f")]
     pub api_key: Option<SecretValue>,
     /// Model id to test with.
     #[schema(example = "gpt-4o")]

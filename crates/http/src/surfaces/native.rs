@@ -149,7 +149,7 @@ pub struct CreateConfigRequest {
     pub provider: String,
     /// Required unless a key is already stored or the provider needs none. A mask handed out
     /// earlier keeps the stored key.
-    #[schema(value_type = Option<String>, format = Password, example = "sk-ant-api03-...")]
+    #[schema(value_type = Option<String>, format = Password, example = "sk-ant-api03-abc123XYZ")]
     pub api_key: Option<SecretValue>,
     /// Overrides the provider's default model; `null` clears the override.
     #[serde(default, deserialize_with = "double_option")]

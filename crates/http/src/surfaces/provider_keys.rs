@@ -42,7 +42,7 @@ pub fn routes(config: &mut ServiceConfig<'_>) {
 #[serde(deny_unknown_fields)]
 pub struct SaveProviderRequest {
     /// Full API key to store (must not be empty). The `key_hint` handed out keeps the stored key.
-    #[schema(value_type = String, format = Password, example = "sk-ant-api03-...")]
+    #[schema(value_type = String, format = Password, example = "sk-ant-api03-abc123XYZ")]
     pub api_key: SecretValue,
     /// Optional custom endpoint (a gateway); omitted or `null` means the provider's own.
     #[serde(default, deserialize_with = "double_option")]
