@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod body;
 pub mod caller;
+mod contract;
 pub mod cors;
 pub mod error;
 pub mod limits;
@@ -30,7 +31,7 @@ use actix_web::App;
 use async_trait::async_trait;
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn};
-use utoipa::openapi::schema::ObjectBuilder;
+use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::tag::TagBuilder;
 use utoipa::openapi::Required;
@@ -107,6 +108,25 @@ fn common_errors(surface: &Surface, op: &Operation) -> Vec<(StatusCode, &'static
             "Over a rate limit: connection tests, gateway calls or resolutions of the token's subject, or refused tokens from this address; `Retry-After` gives the seconds to wait",
         ));
     }
+    let params = op.parameters.as_deref().unwrap_or_default();
+    if params
+        .iter()
+        .any(|p| matches!(p.parameter_in, ParameterIn::Query | ParameterIn::Header))
+    {
+        errors.push((
+            StatusCode::BAD_REQUEST,
+            "A query parameter or header is malformed, or a query parameter is unknown (it is named)",
+        ));
+    }
+    if params
+        .iter()
+        .any(|p| matches!(p.parameter_in, ParameterIn::Path))
+    {
+        errors.push((
+            StatusCode::NOT_FOUND,
+            "Nothing of the caller's at this path (a path parameter names nothing)",
+        ));
+    }
     if op.request_body.is_some() {
         errors.extend([
             (
@@ -142,7 +162,7 @@ fn document_operation(surface: &Surface, op: &mut Operation) {
                     .description(Some("The tenant instance"))
                     .schema(Some(
                         ObjectBuilder::new()
-                            .schema_type(utoipa::openapi::schema::Type::String)
+                            .schema_type(Type::String)
                             .min_length(Some(1))
                             .max_length(Some(255))
                             .pattern(Some(r"^[^\s/]+$")),
@@ -150,6 +170,9 @@ fn document_operation(surface: &Surface, op: &mut Operation) {
                     .build(),
             );
         }
+    }
+    if let Some(parameters) = op.parameters.as_mut() {
+        contract::constrain_parameters(surface, parameters);
     }
     if surface.needs_token() {
         op.security = Some(vec![SecurityRequirement::new(
@@ -159,28 +182,26 @@ fn document_operation(surface: &Surface, op: &mut Operation) {
     }
     for (status, description) in common_errors(surface, op) {
         let schema = surface.shape.schema_name(status);
-        let mut response = ResponseBuilder::new().description(description);
+        let mut response = ResponseBuilder::new().description(description).content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name(schema)))
+                .build(),
+        );
         if status == StatusCode::TOO_MANY_REQUESTS {
             response = response.header(
                 "Retry-After",
                 HeaderBuilder::new()
                     .schema(
                         ObjectBuilder::new()
-                            .schema_type(utoipa::openapi::schema::Type::Integer)
+                            .schema_type(Type::Integer)
                             .minimum(Some(1)),
                     )
                     .description(Some("Seconds to wait before retrying"))
                     .build(),
             );
         }
-        let response = response
-            .content(
-                "application/json",
-                ContentBuilder::new()
-                    .schema(Some(Ref::from_schema_name(schema)))
-                    .build(),
-            )
-            .build();
+        let response = response.build();
         op.responses
             .responses
             .entry(status.as_u16().to_string())
@@ -198,6 +219,10 @@ fn add_schema<T: ToSchema>(components: &mut Components) {
 }
 
 fn finish(mut api: OpenApi) -> OpenApi {
+    let components = api.components.get_or_insert_with(Default::default);
+    // Reached only through a hand-written schema (`ai.providers` of an update).
+    add_schema::<surfaces::app_settings::ProviderEntryPatch>(components);
+    let mut body_providers = contract::BodyProviders::default();
     for (path, item) in api.paths.paths.iter_mut() {
         let surface = Surface::of_path(path);
         for op in [
@@ -211,8 +236,17 @@ fn finish(mut api: OpenApi) -> OpenApi {
         .flatten()
         {
             document_operation(surface, op);
+            let body = op
+                .request_body
+                .as_ref()
+                .and_then(|b| b.content.get("application/json"));
+            if let Some(schema) = body.and_then(|c| c.schema.as_ref()) {
+                body_providers.record(surface, schema, components);
+            }
         }
     }
+    body_providers.apply(components);
+    contract::require_response_fields(&mut api);
     api.info = InfoBuilder::new()
         .title("LLM Settings Service")
         .version(env!("CARGO_PKG_VERSION"))

@@ -104,23 +104,52 @@ impl RouteTable {
         Self(routes)
     }
 
-    /// The methods a path answers to, when some template matches it.
+    /// The methods a path answers to, when some template matches it. Where several do, the
+    /// one with the most literal segments wins, as in routing (`/effective` before
+    /// `/{config_id}`).
     pub fn allowed(&self, path: &str) -> Option<Vec<&'static str>> {
         let wanted = segments(path);
-        let methods: Vec<&'static str> = self
-            .0
-            .iter()
-            .filter(|(template, _)| {
-                template.len() == wanted.len()
-                    && template
-                        .iter()
-                        .zip(&wanted)
-                        .all(|(t, w)| t.starts_with('{') || t == w)
-            })
-            .flat_map(|(_, methods)| methods.iter().copied())
-            .collect();
+        let matching = self.0.iter().filter(|(template, _)| {
+            template.len() == wanted.len()
+                && template
+                    .iter()
+                    .zip(&wanted)
+                    .all(|(t, w)| t.starts_with('{') || t == w)
+        });
+        let literal = |template: &[String]| template.iter().filter(|t| !t.starts_with('{')).count();
+        let best = matching.clone().map(|(t, _)| literal(t)).max()?;
+        let mut methods: Vec<&'static str> = Vec::new();
+        for (_, found) in matching.filter(|(t, _)| literal(t) == best) {
+            methods.extend(
+                found
+                    .iter()
+                    .filter(|m| !methods.contains(m))
+                    .copied()
+                    .collect::<Vec<_>>(),
+            );
+        }
         (!methods.is_empty()).then_some(methods)
     }
+}
+
+/// The 405 for a request whose path names a route that does not answer its method (also when
+/// a parameterized route of another method caught it, as `PATCH /{config_id}` catches
+/// `PATCH /effective`).
+pub fn method_not_allowed(req: &HttpRequest) -> Option<ApiError> {
+    let methods = req
+        .app_data::<Data<RouteTable>>()
+        .and_then(|table| table.allowed(req.path()))?;
+    if methods.contains(&req.method().as_str()) {
+        return None;
+    }
+    let allow = methods.join(", ");
+    let shown = crate::surfaces::shown_path(req.path());
+    let mut err = ApiError::new(
+        Code::MethodNotAllowed,
+        format!("{} is not allowed on {shown}; use {allow}", req.method()),
+    );
+    err.allow = Some(allow);
+    Some(err)
 }
 
 fn segments(path: &str) -> Vec<String> {
@@ -133,26 +162,13 @@ fn segments(path: &str) -> Vec<String> {
 /// Any path no route matched, answered in the shape of the surface the path belongs to: 405
 /// with `Allow` when the path exists for other methods, 404 otherwise.
 pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    let path = req.path();
-    let shown = crate::surfaces::shown_path(path);
-    let allowed = req
-        .app_data::<Data<RouteTable>>()
-        .and_then(|table| table.allowed(path));
-    Err(match allowed {
-        Some(methods) => {
-            let allow = methods.join(", ");
-            let mut err = ApiError::new(
-                Code::MethodNotAllowed,
-                format!("{} is not allowed on {shown}; use {allow}", req.method()),
-            );
-            err.allow = Some(allow);
-            err
-        }
-        None => ApiError::new(
+    let shown = crate::surfaces::shown_path(req.path());
+    Err(method_not_allowed(&req).unwrap_or_else(|| {
+        ApiError::new(
             ErrorCode::NotFound,
             format!("no route for {} {shown}", req.method()),
-        ),
-    })
+        )
+    }))
 }
 
 #[cfg(test)]

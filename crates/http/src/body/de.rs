@@ -217,10 +217,53 @@ impl<'de, E: de::Error> de::Deserializer<'de> for ValueDeserializer<E> {
         visitor.visit_unit()
     }
 
-    forward_to_deserialize_any! {
-        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
-        bytes byte_buf unit unit_struct seq tuple tuple_struct map struct identifier
+    /// A struct is read from an object only (serde would also take a list, field by field).
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, E> {
+        match self.value {
+            Value::Object(_) => self.deserialize_any(visitor),
+            other => Err(E::invalid_type(unexpected(&other), &visitor)),
+        }
     }
+
+    /// An integer field also takes a number written with a zero fraction (`3.0`), as JSON
+    /// Schema's `integer` does.
+    fn deserialize_i64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, E> {
+        match integral(&self.value) {
+            Some(i) => visitor.visit_i64(i),
+            None => self.deserialize_any(visitor),
+        }
+    }
+
+    fn deserialize_u64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, E> {
+        match integral(&self.value) {
+            Some(i) => visitor.visit_i64(i),
+            None => self.deserialize_any(visitor),
+        }
+    }
+
+    forward_to_deserialize_any! {
+        bool i8 i16 i32 i128 u8 u16 u32 u128 f32 f64 char str string
+        bytes byte_buf unit unit_struct seq tuple tuple_struct map identifier
+    }
+}
+
+/// A number written with a fraction that is zero (`-3.0`, `1e3`), as the integer it is.
+fn integral(value: &Value) -> Option<i64> {
+    let Value::Number(n) = value else {
+        return None;
+    };
+    if n.is_i64() || n.is_u64() {
+        return None;
+    }
+    let f = n.as_f64()?;
+    // 2^63 as f64 is exact; anything at or past it is out of range.
+    let limit = 9_223_372_036_854_775_808.0_f64;
+    (f.fract() == 0.0 && f >= -limit && f < limit).then_some(f as i64)
 }
 
 fn unexpected(value: &Value) -> Unexpected<'static> {

@@ -90,7 +90,7 @@ pub struct CreateAiConfigRequest {
     pub model: String,
     /// Provider API key (stored encrypted). Only providers that need no key (ollama,
     /// deepseek_local) may omit it.
-    #[schema(value_type = String, format = Password, example = "sk-ant-...")]
+    #[schema(value_type = String, format = Password, example = "sk-ant-api03-abc123XYZ")]
     pub api_key: Option<SecretValue>,
     /// Optional custom endpoint (a gateway); omitted or `null` means the provider's own.
     #[serde(default, deserialize_with = "double_option")]
@@ -109,7 +109,7 @@ pub struct UpdateAiConfigRequest {
     #[schema(example = "claude-sonnet-4-20250514")]
     pub model: Option<String>,
     /// A new key, or the `api_key_masked` value to keep the stored one.
-    #[schema(value_type = Option<String>, format = Password, example = "sk-ant-new-key...")]
+    #[schema(value_type = Option<String>, format = Password, example = "sk-ant-api03-newkey456")]
     pub api_key: Option<SecretValue>,
     /// A custom endpoint, or `null` for the provider's own. Moving a stored key to another
     /// host needs `api_key` in the same request.

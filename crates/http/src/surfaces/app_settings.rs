@@ -71,7 +71,7 @@ pub struct ProviderEntryPatch {
     /// A new key, or the masked key as shown to keep the stored one (`""` changes nothing,
     /// `null` removes an optional key).
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>, format = Password, example = "sk-p...Yx4f")]
+    #[schema(value_type = Option<String>, format = Password, example = "sk-proj-abc123Yx4f")]
     pub api_key: Option<Option<SecretValue>>,
     /// Model override; `null` or `""` returns to the provider's default.
     #[serde(default, deserialize_with = "double_option")]
@@ -92,13 +92,28 @@ pub struct AiPatch {
     pub provider: Option<Option<String>>,
     /// Provider entries by provider id; `null` for an entry deletes that provider's config.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<BTreeMap<String, ProviderEntryPatch>>)]
+    #[schema(schema_with = provider_entries_schema, required = false)]
     pub providers: Option<Option<BTreeMap<String, Option<ProviderEntryPatch>>>>,
     /// `systemPrompt`, `temperature` (0–2), `maxTokens` (positive), `thinkingEnabled`,
     /// `planMode` and any other field.
     #[serde(flatten)]
     #[schema(value_type = Object)]
     pub other: Map<String, Value>,
+}
+
+/// `ai.providers` of an update: an object (never `null`) of provider entries, each an entry or
+/// `null`.
+fn provider_entries_schema() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, OneOfBuilder, Type};
+    let entry = OneOfBuilder::new()
+        .item(ObjectBuilder::new().schema_type(Type::Null))
+        .item(utoipa::openapi::Ref::from_schema_name("ProviderEntryPatch"));
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .additional_properties(Some(AdditionalProperties::RefOr(
+            utoipa::openapi::RefOr::T(entry.build().into()),
+        )))
+        .build()
 }
 
 /// A partial settings document, deep-merged into the stored one.
@@ -120,7 +135,7 @@ pub struct SettingsPatch {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct TestProviderRequest {
     /// Provider API key; the masked key as shown is replaced by the stored key.
-    #[schema(value_type = String, format = Password, example = "sk-p...Yx4f")]
+    #[schema(value_type = Option<String>, format = Password, example = "sk-proj-abc123Yx4f")]
     pub api_key: Option<SecretValue>,
     /// Model id to test with.
     #[schema(example = "gpt-4o")]

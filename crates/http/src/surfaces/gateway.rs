@@ -109,16 +109,25 @@ async fn call_of(
     let provider = provider_of(req, state)?;
     let path =
         ForwardPath::parse(raw_path(req)).map_err(|e| ApiError::from(e).with_field("path"))?;
-    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
-    let on_behalf_of = header(ON_BEHALF_HEADER)
+    let on_behalf_of = header(req, ON_BEHALF_HEADER, "X-On-Behalf-Of")?
         .map(UserId::parse)
         .transpose()
         .map_err(|e| ApiError::from(e).with_field("X-On-Behalf-Of"))?;
-    let instance = header(INSTANCE_HEADER)
+    let instance = header(req, INSTANCE_HEADER, INSTANCE_HEADER)?
         .map(InstanceId::parse)
         .transpose()
         .map_err(|e| ApiError::from(e).with_field(INSTANCE_HEADER))?;
-    let fallback = header(FALLBACK_HEADER).is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let fallback = match header(req, FALLBACK_HEADER, "X-LLM-Settings-Fallback")? {
+        None => false,
+        Some(v) if v.eq_ignore_ascii_case("true") => true,
+        Some(v) if v.eq_ignore_ascii_case("false") => false,
+        Some(_) => {
+            return Err(
+                ApiError::invalid("X-LLM-Settings-Fallback must be true or false")
+                    .with_field("X-LLM-Settings-Fallback"),
+            )
+        }
+    };
     let headers = req
         .headers()
         .iter()
@@ -137,6 +146,24 @@ async fn call_of(
         body,
         fallback,
     })
+}
+
+/// A header of the gateway's own, refused when it is not visible ASCII (never ignored, so a
+/// mangled `X-On-Behalf-Of` cannot fall back to the token's own subject).
+fn header<'r>(
+    req: &'r HttpRequest,
+    name: &str,
+    shown: &'static str,
+) -> Result<Option<&'r str>, ApiError> {
+    req.headers()
+        .get(name)
+        .map(|v| {
+            v.to_str().map_err(|_| {
+                ApiError::invalid(format!("{shown} must be visible ASCII characters"))
+                    .with_field(shown)
+            })
+        })
+        .transpose()
 }
 
 fn provider_of(req: &HttpRequest, state: &AppState) -> Result<ProviderId, ApiError> {

@@ -46,8 +46,10 @@ pub fn patch<T, U>(
 impl FromSegment for ConfigId {
     const NAME: &'static str = "config_id";
 
-    fn from_segment(_: &HttpRequest, segment: &str) -> Result<Self, ApiError> {
-        config_id(segment)
+    fn from_segment(req: &HttpRequest, segment: &str) -> Result<Self, ApiError> {
+        config_id(segment).map_err(|not_found| {
+            crate::service_routes::method_not_allowed(req).unwrap_or(not_found)
+        })
     }
 }
 

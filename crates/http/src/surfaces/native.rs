@@ -156,7 +156,7 @@ pub struct CreateConfigRequest {
     pub provider: String,
     /// Required unless a key is already stored or the provider needs none. A mask handed out
     /// earlier keeps the stored key.
-    #[schema(value_type = Option<String>, format = Password, example = "sk-ant-api03-...")]
+    #[schema(value_type = Option<String>, format = Password, example = "sk-ant-api03-abc123XYZ")]
     pub api_key: Option<SecretValue>,
     /// Overrides the provider's default model; `null` clears the override.
     #[serde(default, deserialize_with = "double_option")]
@@ -173,7 +173,8 @@ pub struct CreateConfigRequest {
     pub enabled: Option<bool>,
 }
 
-/// Partial update body. `provider` and `is_default` cannot change here.
+/// Partial update body; only the fields sent change. `provider` and `is_default` cannot change
+/// here (delete and recreate, or `POST /{config_id}/set-default`).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateConfigRequest {
@@ -191,11 +192,11 @@ pub struct UpdateConfigRequest {
     pub enabled: Option<bool>,
     /// The version you read; the update is refused with 409 if the config changed since.
     pub version: Option<i64>,
-    /// Refused: delete and recreate to change provider.
-    #[schema(value_type = Option<String>)]
+    /// Refused with a message saying what to do instead (delete and recreate); not documented.
+    #[schema(ignore)]
     pub provider: Option<serde_json::Value>,
-    /// Refused: use `POST /{config_id}/set-default`.
-    #[schema(value_type = Option<bool>)]
+    /// Refused with a message pointing at `POST /{config_id}/set-default`; not documented.
+    #[schema(ignore)]
     pub is_default: Option<serde_json::Value>,
 }
 
@@ -302,7 +303,9 @@ async fn get_config(c: Me, Segment(id): Segment<ConfigId>) -> Reply<LlmSettingsR
 /// Create or update the caller's config for a provider (scope `write`). Returns 201.
 ///
 /// There is at most one config per provider per user; posting again for the same provider
-/// updates the existing row.
+/// updates the existing row. Refused with 400 beyond the schema: `is_default: true` with
+/// `enabled: false`, no `api_key` for a provider that needs one and has none stored, a value
+/// shaped like a mask that is not the one handed out for the stored key.
 #[utoipa::path(request_body = CreateConfigRequest, responses((status = 201, description = "Created or updated", body = LlmSettingsResponse)) )]
 #[post("")]
 async fn create_config(c: Me, JsonBody(body): JsonBody<CreateConfigRequest>) -> Answer {
@@ -323,6 +326,10 @@ async fn create_config(c: Me, JsonBody(body): JsonBody<CreateConfigRequest>) -> 
 }
 
 /// Partially update one of the caller's configs (scope `write`).
+///
+/// Refused with 400 beyond the schema: `api_key: null` for a provider that needs a key, a
+/// value shaped like a mask that is not the one handed out for the stored key; 409 when
+/// `version` is not the stored one.
 #[utoipa::path(params(("config_id" = i64, Path, description = "Config id")), request_body = UpdateConfigRequest, responses((status = 200, description = "Updated", body = LlmSettingsResponse), (status = 400, description = "Validation error, or an attempt to change provider / is_default", body = DetailCodeError), (status = 404, description = "No such config for the caller", body = DetailCodeError), (status = 409, description = "The config changed since `version`", body = DetailCodeError)) )]
 #[patch("/{config_id}")]
 async fn update_config(
@@ -366,6 +373,8 @@ async fn set_default(c: Me, Segment(id): Segment<ConfigId>) -> Reply<LlmSettings
 /// Validate a provider configuration without saving it (scope `write`).
 ///
 /// Pass `api_key` to test a fresh key, or omit it to test the saved key for that provider.
+/// Refused with 400 beyond the schema: a `base_url` of another origin than the stored one
+/// without `api_key` (a stored key only goes where it was stored for).
 #[utoipa::path(request_body = TestConnectionRequest, responses((status = 200, description = "The test ran; see `success`", body = TestConnectionResponse), (status = 404, description = "No key stored and none given", body = DetailCodeError, example = json!({"detail": "no API key is stored for provider anthropic and none was given", "error_code": "provider_not_configured"}))) )]
 #[post("/test")]
 async fn test_connection(
@@ -462,7 +471,8 @@ pub struct EffectiveQuery {
 /// What a call for this owner would use — provider, model, endpoint and whose credential
 /// (scope `read`), never the key: for the caller, their own key, else their instance's (the
 /// token's `instance`), else the deployment's. 404 `provider_not_configured` when nothing
-/// fits, `task_not_assigned` when no level assigns the task.
+/// fits, `task_not_assigned` when no level assigns the task. `task` and `provider` together
+/// are refused with 400 (a task's assignment names the provider).
 #[utoipa::path(params(EffectiveQuery), responses((status = 200, description = "What a call would use", body = EffectiveResponse), (status = 404, description = "No enabled config fits, or the task is not assigned", body = DetailCodeError)))]
 #[get("/effective")]
 async fn effective(c: Me, query: crate::body::Query<EffectiveQuery>) -> Reply<EffectiveResponse> {
@@ -491,7 +501,8 @@ async fn get_task_assignments(c: Me) -> Reply<TaskAssignmentsResponse> {
 }
 
 /// Save task → provider + model assignments (scope `write`): each replaces the one with the
-/// same task, others are kept; returns every assignment.
+/// same task, others are kept; returns every assignment. A task given twice is refused with
+/// 400.
 #[utoipa::path(request_body = TaskAssignmentsRequest, responses((status = 200, description = "Saved; every assignment", body = TaskAssignmentsResponse), (status = 400, description = "Empty or malformed task, unknown provider, empty model, or a task given twice", body = DetailCodeError)))]
 #[put("/task-assignments")]
 async fn save_task_assignments(

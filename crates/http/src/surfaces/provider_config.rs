@@ -238,6 +238,12 @@ async fn list_providers(c: Admin) -> Reply<Vec<ProviderConfigResponse>> {
 }
 
 /// Create a provider configuration for the instance. Returns 201; 409 if one exists.
+///
+/// Each provider takes its own `credentials` fields (e.g. `api_key` for openai; `api_key`,
+/// `endpoint`, `deployment`, `api_version` for azure; `access_key_id`, `secret_access_key`,
+/// `session_token`, `region` for amazon-bedrock; `service_account_json`, `project_id`,
+/// `location` for google-vertex): a missing required field, or one the provider does not take,
+/// is refused with 400 naming it.
 #[utoipa::path(request_body = CreateProviderRequest, responses((status = 201, description = "Created", body = ProviderConfigResponse), (status = 400, description = "Unknown provider, unknown or missing credential field", body = ErrorObject), (status = 409, description = "The provider is already configured", body = ErrorObject)) )]
 #[post("")]
 async fn create_provider(c: Admin, JsonBody(body): JsonBody<CreateProviderRequest>) -> Answer {
@@ -274,6 +280,12 @@ async fn get_provider(
 }
 
 /// Update an existing LLM provider configuration: `enabled`, `credentials`, or both.
+///
+/// Each provider takes its own `credentials` fields (e.g. `api_key` for openai; `api_key`,
+/// `endpoint`, `deployment`, `api_version` for azure; `access_key_id`, `secret_access_key`,
+/// `session_token`, `region` for amazon-bedrock; `service_account_json`, `project_id`,
+/// `location` for google-vertex): a missing required field, or one the provider does not take,
+/// is refused with 400 naming it.
 #[utoipa::path(params(("provider" = String, Path, description = "openai, anthropic, google, google-vertex, azure, amazon-bedrock or xai")), request_body = UpdateProviderRequest, responses((status = 200, description = "OK", body = ProviderConfigResponse), (status = 400, description = "Unknown or invalid credential field", body = ErrorObject), (status = 404, description = "Provider not found", body = ErrorObject, example = json!({"error": {"code": "NOT_FOUND", "message": "No configuration found for provider: openai"}}))) )]
 #[put("/{provider}")]
 async fn update_provider(

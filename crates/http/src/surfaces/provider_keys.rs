@@ -16,7 +16,7 @@ use llm_settings_domain::{
     BaseUrl, ConfigPatch, ConnectionTest, ProviderConfig, ProviderId, SecretValue,
 };
 
-use super::tasks::{assignments, TaskAssignmentsRequest, TaskAssignmentsResponse};
+use super::tasks::{assignments, DeploymentTaskAssignmentsRequest, TaskAssignmentsResponse};
 use super::{double_option, patch, Reply};
 use crate::body::JsonBody;
 use crate::caller::{Caller, Deployment};
@@ -42,7 +42,7 @@ pub fn routes(config: &mut ServiceConfig<'_>) {
 #[serde(deny_unknown_fields)]
 pub struct SaveProviderRequest {
     /// Full API key to store (must not be empty). The `key_hint` handed out keeps the stored key.
-    #[schema(value_type = String, format = Password, example = "sk-ant-api03-...")]
+    #[schema(value_type = String, format = Password, example = "sk-ant-api03-abc123XYZ")]
     pub api_key: SecretValue,
     /// Optional custom endpoint (a gateway); omitted or `null` means the provider's own.
     #[serde(default, deserialize_with = "double_option")]
@@ -172,14 +172,15 @@ async fn test_provider(c: Global, path: Path<String>) -> Reply<ProviderTestResul
 }
 
 /// Save task → provider + model mappings; returns every assignment.
-#[utoipa::path(request_body = TaskAssignmentsRequest, responses((status = 200, description = "Saved; every assignment", body = TaskAssignmentsResponse), (status = 422, description = "Empty or malformed task, unknown provider, empty model, or a task given twice", body = ValidationErrorBody, example = json!({"detail": [{"loc": ["body", "assignments", 1, "task"], "msg": "task summarize is assigned twice", "type": "value_error"}]}))))]
+#[utoipa::path(request_body = DeploymentTaskAssignmentsRequest, responses((status = 200, description = "Saved; every assignment", body = TaskAssignmentsResponse), (status = 422, description = "Empty or malformed task, unknown provider, empty model, or a task given twice", body = ValidationErrorBody, example = json!({"detail": [{"loc": ["body", "assignments", 1, "task"], "msg": "task summarize is assigned twice", "type": "value_error"}]}))))]
 #[post("/task-assignments")]
 async fn save_task_assignments(
     c: Global,
-    JsonBody(body): JsonBody<TaskAssignmentsRequest>,
+    JsonBody(body): JsonBody<DeploymentTaskAssignmentsRequest>,
 ) -> Reply<TaskAssignmentsResponse> {
     let names = &PROVIDER_KEYS.names;
-    let assignments = assignments(c.catalog(), names, body.assignments)?;
+    let items = body.assignments.into_iter().map(Into::into).collect();
+    let assignments = assignments(c.catalog(), names, items)?;
     let saved = c.save_tasks(assignments).await?;
     Ok(Json(TaskAssignmentsResponse::of(saved, names)))
 }

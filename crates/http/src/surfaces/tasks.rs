@@ -25,11 +25,45 @@ pub struct TaskAssignmentItem {
     pub model: String,
 }
 
-/// Assignments to save; each replaces the one with the same task, others are kept.
+/// Assignments to save; each replaces the one with the same task, others are kept. A task may
+/// appear once (a second one is refused).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TaskAssignmentsRequest {
     pub assignments: Vec<TaskAssignmentItem>,
+}
+
+/// One task → provider + model mapping of the deployment, providers named as the provider keys
+/// API names them.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeploymentTaskAssignment {
+    /// Task name: 1–64 of `A-Z a-z 0-9 _ - . :`.
+    #[schema(example = "summarize")]
+    pub task: String,
+    /// openai, gemini, anthropic, openrouter or ollama.
+    #[schema(example = "anthropic")]
+    pub provider: String,
+    #[schema(example = "claude-sonnet-4-5")]
+    pub model: String,
+}
+
+impl From<DeploymentTaskAssignment> for TaskAssignmentItem {
+    fn from(a: DeploymentTaskAssignment) -> Self {
+        Self {
+            task: a.task,
+            provider: a.provider,
+            model: a.model,
+        }
+    }
+}
+
+/// The deployment's assignments to save; each replaces the one with the same task, others are
+/// kept. A task may appear once (a second one is refused).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeploymentTaskAssignmentsRequest {
+    pub assignments: Vec<DeploymentTaskAssignment>,
 }
 
 /// Every task assignment, ordered by task.
