@@ -87,10 +87,30 @@ impl BaseUrl {
         if value.len() > Self::MAX_LEN {
             return Err(bad("is too long"));
         }
-        let url = url::Url::parse(value.trim()).map_err(|_| bad("is not a valid URL"))?;
-        if !matches!(url.scheme(), "http" | "https") {
+        let text = value.trim();
+        let Some((scheme, after_scheme)) = text.split_once("://") else {
+            return Err(bad("is not a valid URL"));
+        };
+        if !(scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https")) {
             return Err(bad("must use http or https"));
         }
+        if !text.bytes().all(|b| b.is_ascii_graphic() && b != b'\\') {
+            return Err(bad(
+                "must be printable ASCII without spaces or backslashes (an international host \
+                 name in punycode, other characters percent-encoded)",
+            ));
+        }
+        let authority = after_scheme
+            .split(['/', '?', '#'])
+            .next()
+            .unwrap_or_default();
+        if !authority.contains('@') && !is_host_and_port(authority) {
+            return Err(bad(
+                "must name a host of letters, digits, `-` and `_` (or an IP address), and at \
+                 most a numeric port",
+            ));
+        }
+        let url = url::Url::parse(text).map_err(|_| bad("is not a valid URL"))?;
         if !url.username().is_empty() || url.password().is_some() {
             return Err(bad("must not contain credentials"));
         }
@@ -123,6 +143,40 @@ impl BaseUrl {
             .and_then(|u| u.host_str().map(str::to_ascii_lowercase))
             .unwrap_or_default()
     }
+}
+
+/// `host[:port]` as written: dot-separated labels of letters, digits, `-` and `_` (not
+/// starting with `-`), or a bracketed IPv6 literal; the port, when written, digits only.
+fn is_host_and_port(authority: &str) -> bool {
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(literal) => match literal.split_once(']') {
+            Some((ip, rest)) if !ip.is_empty() => {
+                if !ip
+                    .bytes()
+                    .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
+                {
+                    return false;
+                }
+                ("ip", rest)
+            }
+            _ => return false,
+        },
+        None => match authority.find(':') {
+            Some(at) => authority.split_at(at),
+            None => (authority, ""),
+        },
+    };
+    let port_ok = port.is_empty()
+        || port
+            .strip_prefix(':')
+            .is_some_and(|p| p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()));
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && !l.starts_with('-')
+            && l.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    };
+    port_ok && host.split('.').all(label_ok)
 }
 
 /// The origin (`scheme://host:port`) of an http(s) URL, `None` when it is not one.
@@ -224,6 +278,14 @@ mod tests {
         assert_eq!(u.as_str(), "https://api.example.com/v1");
         assert_eq!(u.host(), "api.example.com");
         assert_eq!(BaseUrl::parse("http://[::1]:8080").unwrap().host(), "[::1]");
+        for good in [
+            " HTTPS://Api.Example.com:8443/v1/deployments/a%20b ",
+            "http://127.0.0.1:11434",
+            "http://ollama_host:11434/",
+            "http://xn--bcher-kva.example/v1",
+        ] {
+            assert!(BaseUrl::parse(good).is_ok(), "{good}");
+        }
         for bad in [
             "ftp://example.com",
             "file:///etc/passwd",
@@ -232,6 +294,16 @@ mod tests {
             "https://example.com/#frag",
             "not a url",
             "javascript:alert(1)",
+            "http:example.com",
+            "http://exa*mple.com",
+            "http://h%41st.example",
+            "http://exa\tmple.com",
+            "http://example.com\\path",
+            "http://bücher.example",
+            "http://example.com.",
+            "http://-x.example",
+            "http://example.com:8o",
+            "http://[zz]/",
         ] {
             let err = BaseUrl::parse(bad).unwrap_err();
             assert_eq!(err.field(), Some("base_url"), "{bad}");

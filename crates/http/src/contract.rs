@@ -26,6 +26,8 @@ const USER_HEADER_PATTERN: &str = r"^[!-~](?:[ -~]*[!-~])?$";
 pub const INSTANCE_SEGMENT_PATTERN: &str = r"^[^\s/\x00-\x1f\x7f-\x9f]+$";
 /// Task names: 1–64 of `A-Z a-z 0-9 _ - . :`.
 const TASK_PATTERN: &str = r"^[A-Za-z0-9_.:-]{1,64}$";
+/// An audit owner filter: `global`, `instance:ID` or `user:ID`.
+const OWNER_PATTERN: &str = r"^(?:global|instance:[^\s/\x00-\x1f\x7f-\x9f]+|user:[^\s\x00-\x1f\x7f-\x9f](?:[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?)$";
 /// Longest id the domain accepts, in bytes (so also in ASCII characters).
 const MAX_ID_LEN: usize = 255;
 
@@ -96,6 +98,17 @@ fn parameter_schema(surface: &Surface, p: &Parameter) -> Option<Object> {
             .min_length(Some(1))
             .max_length(Some(MAX_ID_LEN))
             .pattern(Some(USER_HEADER_PATTERN))
+            .build(),
+        // Audit filters (the cursor is opaque: only one a page handed out is accepted).
+        ("cursor", ParameterIn::Query) => string_schema()
+            .min_length(Some(1))
+            .pattern(Some(r"^[A-Za-z0-9_-]+$"))
+            .build(),
+        ("owner", ParameterIn::Query) => string_schema().pattern(Some(OWNER_PATTERN)).build(),
+        ("actor", ParameterIn::Query) => string_schema()
+            .min_length(Some(1))
+            .max_length(Some(MAX_ID_LEN))
+            .pattern(Some(r"^[^\x00-\x1f\x7f-\x9f]+$"))
             .build(),
         _ => return None,
     };
@@ -263,10 +276,11 @@ const SECRET_OR_EMPTY_PATTERN: &str =
 const MODEL_PATTERN: &str = r"^[!-~]{1,200}$";
 /// The same where `""` is accepted too (it means the provider's default).
 const MODEL_OR_EMPTY_PATTERN: &str = r"^[!-~]{0,200}$";
-/// An endpoint: `http(s)://host[:port][/path]`, no credentials, query or fragment.
-const URL_PATTERN: &str = r"^https?://[A-Za-z][A-Za-z0-9-]*(?:\.[A-Za-z][A-Za-z0-9-]*)*(?::[0-9]{1,4})?(?:/[A-Za-z0-9._~!$&'()*+,;=:@/-]*)?$";
+/// An endpoint: `http(s)://host[:port][/path]` in printable ASCII, no credentials, query,
+/// fragment or backslash (the domain's `BaseUrl` rule).
+const URL_PATTERN: &str = r#"^\s*[Hh][Tt][Tt][Pp][Ss]?://(?:[A-Za-z0-9_][A-Za-z0-9_-]*(?:\.[A-Za-z0-9_][A-Za-z0-9_-]*)*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{0,5})?(?:/[!-"$->@-\[\]-~]*)?\s*$"#;
 /// The same where `""` is accepted too (it means the provider's default).
-const URL_OR_EMPTY_PATTERN: &str = r"^(?:https?://[A-Za-z][A-Za-z0-9-]*(?:\.[A-Za-z][A-Za-z0-9-]*)*(?::[0-9]{1,4})?(?:/[A-Za-z0-9._~!$&'()*+,;=:@/-]*)?)?$";
+const URL_OR_EMPTY_PATTERN: &str = r#"^(?:\s*[Hh][Tt][Tt][Pp][Ss]?://(?:[A-Za-z0-9_][A-Za-z0-9_-]*(?:\.[A-Za-z0-9_][A-Za-z0-9_-]*)*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{0,5})?(?:/[!-"$->@-\[\]-~]*)?\s*)?$"#;
 /// A user id: no control characters, no surrounding whitespace.
 const USER_PATTERN: &str =
     r"^[^\s\x00-\x1f\x7f-\x9f](?:[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$";
