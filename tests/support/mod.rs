@@ -267,9 +267,10 @@ impl Service {
     }
 
     /// The service's database opened through the store adapter, beside the running service
-    /// (to read what it wrote, e.g. the audit table).
+    /// (to read what it wrote, e.g. the audit table); it caches no chain, so every read sees
+    /// the database as it is.
     pub async fn open_store(&self) -> Arc<dyn llm_settings_server::store::Store> {
-        llm_settings_server::store::open(&self.database_url(), false)
+        llm_settings_server::store::open(&self.database_url(), false, Duration::ZERO)
             .await
             .unwrap()
     }

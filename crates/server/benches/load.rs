@@ -203,7 +203,9 @@ async fn bench(backend: Backend, clients: usize, duration: Duration) -> Vec<(Str
         Service::base_env(backend, svc.data_dir.path(), svc.database.as_ref())
             .into_iter()
             .collect();
-    let raw: Arc<dyn Store> = store::open(&env["DATABASE_URL"], false).await.unwrap();
+    let raw: Arc<dyn Store> = store::open(&env["DATABASE_URL"], false, Duration::from_secs(1))
+        .await
+        .unwrap();
     let keyring = match backend {
         Backend::Postgres => Keyring::parse(support::MASTER_KEYS).unwrap(),
         Backend::Sqlite => {

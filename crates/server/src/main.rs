@@ -196,7 +196,7 @@ fn check_token_claims(scope: &str, roles: &[String]) -> anyhow::Result<()> {
 }
 
 async fn migrate(config: &Config) -> anyhow::Result<()> {
-    let store = store::open(&config.database_url(), false).await?;
+    let store = store::open(&config.database_url(), false, config.chain_cache_ttl()).await?;
     let applied = store
         .migrate()
         .await
