@@ -126,18 +126,53 @@ impl Service {
         cmd
     }
 
+    /// Starts a second process of the service on this one's database (and, for SQLite, its
+    /// data directory and keys), with the given extra environment: another node of the
+    /// same deployment. The database stays this service's.
+    pub async fn start_beside(&self, extra_env: &[(&str, &str)]) -> Self {
+        let env = Self::env_with(
+            Self::base_env(self.backend, self.data_dir.path(), self.database.as_ref()),
+            extra_env,
+        );
+        let spare = tempfile::tempdir().unwrap();
+        match Self::launch(self.backend, env, spare, None).await {
+            Ok(service) => service,
+            Err((logs, _, _)) => panic!("the second service did not start:\n{logs}"),
+        }
+    }
+
+    fn env_with(
+        mut env: Vec<(String, String)>,
+        extra_env: &[(&str, &str)],
+    ) -> Vec<(String, String)> {
+        env.extend(
+            extra_env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
+        env
+    }
+
     async fn spawn(
         backend: Backend,
         data_dir: tempfile::TempDir,
         database: Option<TestDatabase>,
         extra_env: &[(&str, &str)],
     ) -> Result<Self, (String, tempfile::TempDir, Option<TestDatabase>)> {
-        let mut env = Self::base_env(backend, data_dir.path(), database.as_ref());
-        env.extend(
-            extra_env
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        let env = Self::env_with(
+            Self::base_env(backend, data_dir.path(), database.as_ref()),
+            extra_env,
         );
+        Self::launch(backend, env, data_dir, database).await
+    }
+
+    /// Runs the binary with `env`; the service holds `data_dir` and `database`.
+    async fn launch(
+        backend: Backend,
+        env: Vec<(String, String)>,
+        data_dir: tempfile::TempDir,
+        database: Option<TestDatabase>,
+    ) -> Result<Self, (String, tempfile::TempDir, Option<TestDatabase>)> {
         let mut cmd = Self::command(&env);
         if backend == Backend::Postgres {
             cmd.arg("serve").arg("--migrate");
