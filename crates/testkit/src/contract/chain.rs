@@ -185,7 +185,7 @@ fn assign(task: &str, p: &str, m: &str) -> TaskAssignment {
 }
 
 /// The config `id` of the snapshot, if it holds it.
-fn config_of<'a>(snapshot: &'a ChainSnapshot, id: ConfigId) -> Option<&'a ProviderConfig> {
+fn config_of(snapshot: &ChainSnapshot, id: ConfigId) -> Option<&ProviderConfig> {
     snapshot.configs.iter().find(|c| c.id == id)
 }
 
