@@ -573,3 +573,113 @@ async fn calls_are_audited_and_the_key_never_leaks(backend: Backend) {
         assert_absent(&planted, reply.as_bytes(), "a gateway answer");
     }
 }
+
+/// The key the fake provider received on the last call, from its `Authorization` header.
+fn last_key(fake: &FakeProvider) -> String {
+    let received = fake.received();
+    let call = received.last().expect("a call reached the provider");
+    call.header("authorization")
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .expect("a bearer key")
+        .to_owned()
+}
+
+/// Two service processes on one Postgres database, both with their chain caches warm: a
+/// change, disable or delete made through B is used by B's next call at once, and by A's
+/// once the longest cache lifetime (1 s) has passed.
+#[tokio::test]
+async fn two_processes_see_a_change_at_once_and_within_a_second() {
+    let fake = FakeProvider::start().await;
+    let a = start(Backend::Postgres, &fake, &[]).await;
+    let allow = fake.allow_hosts();
+    let b = a
+        .start_beside(&[("LLM_SETTINGS_PROBE_ALLOW_HOSTS", allow.as_str())])
+        .await;
+    let root = a.token("root", "read write", &["superadmin"], None);
+    let alice = user_with_use(&a, "alice", None);
+    let (first, second, global) = (
+        Behaviour::Valid.key(),
+        "sk-second-key-0123456789".to_owned(),
+        "sk-global-key-0123456789".to_owned(),
+    );
+    store_key(&a, &fake, "/global/llm-settings", &root, "openai", &global).await;
+    store_key(
+        &a,
+        &fake,
+        "/users/me/llm-settings",
+        &alice,
+        "openai",
+        &first,
+    )
+    .await;
+    let mine = a.call("GET", "/users/me/llm-settings", &alice, None).await;
+    let id = mine.body["configs"][0]["id"].as_i64().unwrap();
+    let config = format!("/users/me/llm-settings/{id}");
+
+    let path = format!("{GATEWAY}/openai/chat/completions");
+    // The key and the source header a call through `svc` went out with.
+    let call = |svc: &'static str| {
+        let (svc, path, alice, fake) = (if svc == "a" { &a } else { &b }, &path, &alice, &fake);
+        async move {
+            let r = svc
+                .send("POST", path, Some(alice), Some(&chat(false)), &[])
+                .await;
+            let source = r.headers["x-llm-settings-credential-source"]
+                .to_str()
+                .unwrap()
+                .to_owned();
+            (last_key(fake), source)
+        }
+    };
+    // Just past the longest time a process may serve a cached chain.
+    let past_the_ttl = || tokio::time::sleep(Duration::from_millis(1_200));
+    let user = |key: &str| (key.to_owned(), "user".to_owned());
+    let from_global = (global.clone(), "global".to_owned());
+
+    // Both caches warm, twice over.
+    for _ in 0..2 {
+        assert_eq!(call("a").await, user(&first));
+        assert_eq!(call("b").await, user(&first));
+    }
+
+    // A new key through B.
+    let r = b
+        .call("PATCH", &config, &alice, Some(json!({"api_key": second})))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(call("b").await, user(&second), "B uses the new key at once");
+    past_the_ttl().await;
+    assert_eq!(call("a").await, user(&second), "A within a second");
+
+    // Disabled through B (both caches warm with the enabled config).
+    assert_eq!(call("b").await, user(&second));
+    let r = b
+        .call("PATCH", &config, &alice, Some(json!({"enabled": false})))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        call("b").await,
+        from_global,
+        "B skips the disabled key at once"
+    );
+    past_the_ttl().await;
+    assert_eq!(call("a").await, from_global, "A within a second");
+
+    // Enabled again, then deleted through B.
+    let r = b
+        .call("PATCH", &config, &alice, Some(json!({"enabled": true})))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(call("b").await, user(&second), "B at once");
+    past_the_ttl().await;
+    assert_eq!(call("a").await, user(&second), "A within a second");
+    let r = b.call("DELETE", &config, &alice, None).await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    assert_eq!(
+        call("b").await,
+        from_global,
+        "B forgets the deleted key at once"
+    );
+    past_the_ttl().await;
+    assert_eq!(call("a").await, from_global, "A within a second");
+}

@@ -145,6 +145,33 @@ impl Service {
         cmd
     }
 
+    /// Starts a second process of the service on this one's database (and, for SQLite, its
+    /// data directory and keys), with the given extra environment: another node of the
+    /// same deployment. The database stays this service's.
+    pub async fn start_beside(&self, extra_env: &[(&str, &str)]) -> Self {
+        let env = Self::env_with(
+            Self::base_env(self.backend, self.data_dir.path(), self.database.as_ref()),
+            extra_env,
+        );
+        let spare = tempfile::tempdir().unwrap();
+        match Self::launch(self.backend, env, spare, None, &[]).await {
+            Ok(service) => service,
+            Err((logs, _, _)) => panic!("the second service did not start:\n{logs}"),
+        }
+    }
+
+    fn env_with(
+        mut env: Vec<(String, String)>,
+        extra_env: &[(&str, &str)],
+    ) -> Vec<(String, String)> {
+        env.extend(
+            extra_env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
+        env
+    }
+
     async fn spawn(
         backend: Backend,
         data_dir: tempfile::TempDir,
@@ -152,12 +179,21 @@ impl Service {
         extra_env: &[(&str, &str)],
         args: &[&str],
     ) -> Result<Self, (String, tempfile::TempDir, Option<TestDatabase>)> {
-        let mut env = Self::base_env(backend, data_dir.path(), database.as_ref());
-        env.extend(
-            extra_env
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        let env = Self::env_with(
+            Self::base_env(backend, data_dir.path(), database.as_ref()),
+            extra_env,
         );
+        Self::launch(backend, env, data_dir, database, args).await
+    }
+
+    /// Runs the binary with `env` and `args`; the service holds `data_dir` and `database`.
+    async fn launch(
+        backend: Backend,
+        env: Vec<(String, String)>,
+        data_dir: tempfile::TempDir,
+        database: Option<TestDatabase>,
+        args: &[&str],
+    ) -> Result<Self, (String, tempfile::TempDir, Option<TestDatabase>)> {
         let mut cmd = Self::command(&env);
         if backend == Backend::Postgres {
             cmd.arg("serve").arg("--migrate");
@@ -300,9 +336,10 @@ impl Service {
     }
 
     /// The service's database opened through the store adapter, beside the running service
-    /// (to read what it wrote, e.g. the audit table).
+    /// (to read what it wrote, e.g. the audit table); it caches no chain, so every read sees
+    /// the database as it is.
     pub async fn open_store(&self) -> Arc<dyn llm_settings_server::store::Store> {
-        llm_settings_server::store::open(&self.database_url(), false)
+        llm_settings_server::store::open(&self.database_url(), false, Duration::ZERO)
             .await
             .unwrap()
     }

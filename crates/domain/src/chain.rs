@@ -7,7 +7,7 @@ use crate::owner::Owner;
 use crate::task::{TaskAssignment, TaskName};
 
 /// What to load for a resolution: the chain's owners, most specific first.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ChainQuery {
     /// One to three owners, each at most once.
     pub owners: Vec<Owner>,

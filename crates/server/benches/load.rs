@@ -12,7 +12,8 @@
 //! concurrency. Then the gateway phase (see `gateway/mod.rs`; `BENCH_GATEWAY_SECONDS`,
 //! `BENCH_GATEWAY_CLIENTS`, `BENCH_GATEWAY_STORES`, `BENCH_PEERS`). `BENCH_PHASES` (default
 //! `stores,gateway`) picks the phases; every table is also written to `bench/results.md`
-//! (`BENCH_RESULTS` to change the path).
+//! (`BENCH_RESULTS` to change the path). `LLM_SETTINGS_CHAIN_CACHE_TTL_MS` is handed to the
+//! gateway phase's service (`0` measures it without the chain cache).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -203,7 +204,9 @@ async fn bench(backend: Backend, clients: usize, duration: Duration) -> Vec<(Str
         Service::base_env(backend, svc.data_dir.path(), svc.database.as_ref())
             .into_iter()
             .collect();
-    let raw: Arc<dyn Store> = store::open(&env["DATABASE_URL"], false).await.unwrap();
+    let raw: Arc<dyn Store> = store::open(&env["DATABASE_URL"], false, Duration::from_secs(1))
+        .await
+        .unwrap();
     let keyring = match backend {
         Backend::Postgres => Keyring::parse(support::MASTER_KEYS).unwrap(),
         Backend::Sqlite => {

@@ -12,6 +12,9 @@ use secrecy::{ExposeSecret, SecretString};
 
 use llm_settings_http::limits::{Rate, RateSettings};
 
+/// The longest `LLM_SETTINGS_CHAIN_CACHE_TTL_MS` accepted.
+pub const MAX_CHAIN_CACHE_TTL_MS: u64 = 1000;
+
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
@@ -139,6 +142,14 @@ pub struct Config {
     /// Gateway: largest request body, in bytes
     #[arg(long, global = true, env = "LLM_SETTINGS_GATEWAY_MAX_BODY_BYTES", default_value_t = 20 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1..=1_073_741_824))]
     pub gateway_max_body_bytes: u64,
+    /// Milliseconds a resolution chain read from the store is reused (resolve and gateway calls), at most 1000; 0 turns the cache off. A change through this process is seen by its next call at once, a change through another process sharing the database within this time
+    #[arg(
+        long,
+        global = true,
+        env = "LLM_SETTINGS_CHAIN_CACHE_TTL_MS",
+        default_value_t = 1000
+    )]
+    pub chain_cache_ttl_ms: u64,
     /// Comma-separated origins whose pages may call the API from a browser (an application embedding the settings component), e.g. https://app.example.com [default: none]
     #[arg(long, global = true, env = "LLM_SETTINGS_CORS_ORIGINS")]
     pub cors_origins: Option<String>,
@@ -281,7 +292,19 @@ impl Config {
             check_sqlite_directory(Path::new(path), &self.data_dir)?;
         }
         self.rate_settings()?;
+        // Other processes sharing the database see a change once their cached chains have
+        // aged past this: the service promises it within 1 s.
+        if self.chain_cache_ttl_ms > MAX_CHAIN_CACHE_TTL_MS {
+            bail!(
+                "LLM_SETTINGS_CHAIN_CACHE_TTL_MS must be at most {MAX_CHAIN_CACHE_TTL_MS} (0 turns the cache off)"
+            );
+        }
         Ok(())
+    }
+
+    /// How long a resolution chain read from the store is reused; zero: not at all.
+    pub fn chain_cache_ttl(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.chain_cache_ttl_ms)
     }
 }
 
@@ -487,6 +510,19 @@ mod tests {
     }
 
     #[test]
+    fn the_chain_cache_lives_at_most_one_second() {
+        let c = load(&[]).unwrap();
+        assert_eq!(c.chain_cache_ttl(), std::time::Duration::from_secs(1));
+        c.check().unwrap();
+        let off = load(&["--chain-cache-ttl-ms", "0"]).unwrap();
+        assert!(off.chain_cache_ttl().is_zero());
+        off.check().unwrap();
+        let long = load(&["--chain-cache-ttl-ms", "1001"]).unwrap();
+        let err = long.check().unwrap_err().to_string();
+        assert!(err.contains("LLM_SETTINGS_CHAIN_CACHE_TTL_MS"), "{err}");
+    }
+
+    #[test]
     fn every_setting_is_in_the_help() {
         let help = Cli::command().render_long_help().to_string();
         for name in [
@@ -499,6 +535,7 @@ mod tests {
             "LLM_SETTINGS_METRICS_BIND",
             "LLM_SETTINGS_RATE_LIMIT_CONNECTION_TESTS",
             "LLM_SETTINGS_RATE_LIMIT_FAILED_AUTHENTICATIONS",
+            "LLM_SETTINGS_CHAIN_CACHE_TTL_MS",
         ] {
             assert!(help.contains(name), "{name} missing from the help");
         }

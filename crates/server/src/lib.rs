@@ -44,7 +44,7 @@ impl std::fmt::Debug for Wired {
 /// Everything the service needs, verified before it serves a request.
 pub async fn service(config: &Config, migrate: bool) -> anyhow::Result<Wired> {
     let (keyring, master_keys) = keys::keyring(config)?;
-    let store = store::open(&config.database_url(), migrate).await?;
+    let store = store::open(&config.database_url(), migrate, config.chain_cache_ttl()).await?;
     keys::verify_against_store(&keyring, store.as_ref()).await?;
     let probe_settings = ProbeSettings::from_values(
         config.probe_allow_hosts.as_deref(),

@@ -264,7 +264,7 @@ fn check_token_claims(
 }
 
 async fn migrate(config: &Config) -> anyhow::Result<()> {
-    let store = store::open(&config.database_url(), false).await?;
+    let store = store::open(&config.database_url(), false, config.chain_cache_ttl()).await?;
     let applied = store
         .migrate()
         .await

@@ -2,6 +2,7 @@
 //! operations the binary needs.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 
@@ -62,17 +63,25 @@ store_admin!(SqliteStore);
 store_admin!(PostgresStore);
 
 /// Opens the store named by `database_url`. SQLite applies its migrations on open; Postgres
-/// only when `migrate` is set (or through the `migrate` command).
-pub async fn open(database_url: &str, migrate: bool) -> anyhow::Result<Arc<dyn Store>> {
+/// only when `migrate` is set (or through the `migrate` command). Resolution chains are
+/// cached for `chain_cache_ttl` (zero: not cached; see `ChainCache` in the shared store
+/// layer for when a change is seen).
+pub async fn open(
+    database_url: &str,
+    migrate: bool,
+    chain_cache_ttl: Duration,
+) -> anyhow::Result<Arc<dyn Store>> {
     if database_url.starts_with("sqlite:") {
         let store = SqliteStore::connect(database_url)
             .await
-            .map_err(|e| anyhow::anyhow!("cannot open the SQLite database: {e}"))?;
+            .map_err(|e| anyhow::anyhow!("cannot open the SQLite database: {e}"))?
+            .with_chain_cache_ttl(chain_cache_ttl);
         Ok(Arc::new(store))
     } else {
         let store = PostgresStore::connect(database_url)
             .await
-            .map_err(|e| anyhow::anyhow!("cannot connect to Postgres: {e}"))?;
+            .map_err(|e| anyhow::anyhow!("cannot connect to Postgres: {e}"))?
+            .with_chain_cache_ttl(chain_cache_ttl);
         if migrate {
             store
                 .run_migrations()

@@ -447,6 +447,14 @@ pub(super) async fn replace_sealed(
 type SecretColumns = (Option<String>, Option<Vec<u8>>, Option<Json>);
 type ChainRow = (ConfigRow, SecretColumns, Option<String>);
 
+/// Owners a chain statement always binds: user, instance, global.
+const CHAIN_OWNERS: usize = 3;
+/// The owner a shorter chain is padded with: no row has this kind.
+const NO_OWNER: OwnerKey = OwnerKey {
+    kind: "-",
+    id: String::new(),
+};
+
 /// The settings of an assignment row dressed as a config row.
 const EMPTY_OBJECT: BTreeMap<String, String> = BTreeMap::new();
 
@@ -462,6 +470,11 @@ pub(super) async fn load_chain(
     if owners.is_empty() {
         return Ok(ChainSnapshot::default());
     }
+    // Always three owners, padded with one no row can have, so a chain of one, two or three
+    // owners is the same statement: prepared once per connection (per provider and task
+    // shape), never again.
+    let mut bound = owners.clone();
+    bound.resize(CHAIN_OWNERS.max(owners.len()), NO_OWNER.clone());
     // One `(kind = ? AND id = ?)` per owner, OR-ed: each is a lookup in the unique
     // (owner, provider) index. (Kind = ANY and id = ANY would match more pairs and read both
     // tables whole until they are large.)
@@ -477,7 +490,7 @@ pub(super) async fn load_chain(
             None::<String>.into_sql::<Nullable<Text>>(),
         ))
         .into_boxed();
-    for owner in &owners {
+    for owner in &bound {
         configs = configs.or_filter(
             provider_configs::owner_kind
                 .eq(owner.kind)
@@ -522,7 +535,7 @@ pub(super) async fn load_chain(
                     task_assignments::task.nullable(),
                 ))
                 .into_boxed();
-            for owner in &owners {
+            for owner in &bound {
                 assignments = assignments.or_filter(
                     task_assignments::owner_kind
                         .eq(owner.kind)

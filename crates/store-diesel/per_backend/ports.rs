@@ -2,6 +2,11 @@
 //! connection), `write_statement` (one statement that changes data) or `write` (one write
 //! transaction); changes to an owner's configs go through `write_owner`, which also holds
 //! the owner's lock.
+//!
+//! `load_chain` goes through the store's [`ChainCache`](llm_settings_store_diesel::ChainCache),
+//! and every write that can change a chain (each config and task-assignment write, key
+//! rotation) holds the cache's invalidation guard, so the chain cache is retired once the
+//! write is over (see `llm_settings_store_diesel::ChainCache` for the rule).
 
 use std::collections::BTreeMap;
 
@@ -114,12 +119,14 @@ impl ConfigRepository for Store {
     }
 
     async fn insert(&self, config: NewProviderConfig) -> Result<ProviderConfig> {
+        let _chains = self.chain_cache().invalidate_on_drop();
         let (owner, config) = (&OwnerKey::of(&config.owner), &config);
         self.write_one(owner, &|c| configs::insert(c, owner, config).scope_boxed())
             .await
     }
 
     async fn update(&self, write: ConfigWrite) -> Result<ProviderConfig> {
+        let _chains = self.chain_cache().invalidate_on_drop();
         let (owner, write) = (&OwnerKey::of(&write.owner), &write);
         self.write_one(owner, &|c| configs::update(c, owner, write).scope_boxed())
             .await
@@ -131,6 +138,7 @@ impl ConfigRepository for Store {
         id: ConfigId,
         now: Timestamp,
     ) -> Result<ProviderConfig> {
+        let _chains = self.chain_cache().invalidate_on_drop();
         let owner = &OwnerKey::of(owner);
         self.write_one(owner, &|c| {
             configs::set_default(c, owner, id, now).scope_boxed()
@@ -139,24 +147,37 @@ impl ConfigRepository for Store {
     }
 
     async fn delete(&self, owner: &Owner, id: ConfigId) -> Result<()> {
+        let _chains = self.chain_cache().invalidate_on_drop();
         let owner = &OwnerKey::of(owner);
         self.write_owner(owner, |c| configs::delete(c, owner, id, None).scope_boxed())
             .await
     }
 
     async fn apply(&self, change: OwnerChange) -> Result<ChangeOutcome> {
+        let _chains = self.chain_cache().invalidate_on_drop();
         let (owner, change) = (&OwnerKey::of(&change.owner), &change);
         self.write_owner(owner, |c| configs::apply(c, owner, change).scope_boxed())
             .await
     }
 
+    /// Served from the chain cache when it holds a current entry; otherwise one read,
+    /// stored for the next calls unless a write ended meanwhile.
     async fn load_chain(&self, query: ChainQuery) -> Result<ChainSnapshot> {
-        let query = &query;
-        self.read(|c| configs::load_chain(c, query).scope_boxed())
-            .await
+        let cache = self.chain_cache();
+        if let Some(snapshot) = cache.get(&query) {
+            return Ok(snapshot);
+        }
+        let ticket = cache.ticket();
+        let read = &query;
+        let snapshot = self
+            .read(|c| configs::load_chain(c, read).scope_boxed())
+            .await?;
+        cache.put(query, ticket, &snapshot);
+        Ok(snapshot)
     }
 
     async fn record_test(&self, owner: &Owner, id: ConfigId, record: TestRecord) -> Result<()> {
+        let _chains = self.chain_cache().invalidate_on_drop();
         let (owner, record) = (&OwnerKey::of(owner), &record);
         self.write_statement(|c| configs::record_test(c, owner, id, record).scope_boxed())
             .await
@@ -173,6 +194,7 @@ impl ConfigRepository for Store {
         version: i64,
         sealed: BTreeMap<String, SealedSecret>,
     ) -> Result<bool> {
+        let _chains = self.chain_cache().invalidate_on_drop();
         let sealed = &sealed;
         self.write(|c| configs::replace_sealed(c, id.0, version, sealed).scope_boxed())
             .await
@@ -192,12 +214,14 @@ impl TaskAssignmentRepository for Store {
         assignments: Vec<TaskAssignment>,
         now: Timestamp,
     ) -> Result<()> {
+        let _chains = self.chain_cache().invalidate_on_drop();
         let (owner, assignments) = (&OwnerKey::of(owner), &assignments);
         self.write(|c| tasks::upsert(c, owner, assignments, now).scope_boxed())
             .await
     }
 
     async fn delete(&self, owner: &Owner, task: &TaskName) -> Result<bool> {
+        let _chains = self.chain_cache().invalidate_on_drop();
         let owner = &OwnerKey::of(owner);
         self.write_statement(|c| tasks::delete(c, owner, task).scope_boxed())
             .await

@@ -15,7 +15,9 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 use futures_util::FutureExt;
 use llm_settings_domain::{Error, Result};
-use llm_settings_store_diesel::{checkout, from_diesel, InUse, Operation, PoolStatus, StoreError};
+use llm_settings_store_diesel::{
+    checkout, from_diesel, ChainCache, InUse, Operation, PoolStatus, StoreError,
+};
 
 use crate::backend::LOCK_NAMESPACE;
 use crate::tls::ConnectTarget;
@@ -51,10 +53,15 @@ impl Default for PostgresOptions {
 /// and dropped); an operation that finds its connection dead is retried once on a new one.
 /// Default changes are serialised per owner with a transaction-scoped advisory lock, so any
 /// number of service processes can share the database.
+///
+/// Resolution chains are cached for up to 1 s ([`PostgresStore::with_chain_cache_ttl`]): a
+/// write through this store is seen by its next read at once, a write by another process
+/// within the TTL.
 pub struct PostgresStore {
     pool: Pool<AsyncPgConnection>,
     target: Arc<ConnectTarget>,
     checkout_timeout: Duration,
+    chain_cache: ChainCache,
 }
 
 impl fmt::Debug for PostgresStore {
@@ -172,9 +179,23 @@ impl PostgresStore {
             pool,
             target,
             checkout_timeout: options.checkout_timeout,
+            chain_cache: ChainCache::default(),
         };
         drop(store.checkout().await?);
         Ok(store)
+    }
+
+    /// The store with resolution chains cached for `ttl` (at most 1 s; zero turns the cache
+    /// off). See [`ChainCache`] for when a change is seen.
+    #[must_use]
+    pub fn with_chain_cache_ttl(mut self, ttl: Duration) -> Self {
+        self.chain_cache = ChainCache::new(ttl);
+        self
+    }
+
+    /// The cache of resolution chains.
+    pub(crate) fn chain_cache(&self) -> &ChainCache {
+        &self.chain_cache
     }
 
     /// Applies pending migrations to this store's database; see [`run_migrations`].

@@ -16,7 +16,9 @@ use diesel_async::pooled_connection::{
 use diesel_async::{AsyncConnection, SimpleAsyncConnection};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 use llm_settings_domain::{Error, Result};
-use llm_settings_store_diesel::{checkout, from_diesel, InUse, Operation, PoolStatus, StoreError};
+use llm_settings_store_diesel::{
+    checkout, from_diesel, ChainCache, InUse, Operation, PoolStatus, StoreError,
+};
 use tokio::sync::Mutex;
 
 use crate::backend::Conn;
@@ -77,10 +79,14 @@ impl Location {
 /// Writes are serialised twice: within the process by an async lock (so they queue instead
 /// of spinning on SQLite's busy handler) and across processes by `BEGIN IMMEDIATE` with a
 /// busy timeout. Reads run in parallel on the other pooled connections.
+///
+/// Resolution chains are cached for up to 1 s ([`SqliteStore::with_chain_cache_ttl`]); a
+/// write through this store is seen by the next read at once.
 pub struct SqliteStore {
     pool: Pool<Conn>,
     writer: Mutex<()>,
     location: Location,
+    chain_cache: ChainCache,
 }
 
 impl fmt::Debug for SqliteStore {
@@ -154,6 +160,7 @@ impl SqliteStore {
             pool,
             writer: Mutex::new(()),
             location,
+            chain_cache: ChainCache::default(),
         };
         if matches!(store.location, Location::File(_)) {
             store
@@ -165,6 +172,19 @@ impl SqliteStore {
         }
         store.run_migrations().await?;
         Ok(store)
+    }
+
+    /// The store with resolution chains cached for `ttl` (at most 1 s; zero turns the cache
+    /// off). See [`ChainCache`] for when a change is seen.
+    #[must_use]
+    pub fn with_chain_cache_ttl(mut self, ttl: Duration) -> Self {
+        self.chain_cache = ChainCache::new(ttl);
+        self
+    }
+
+    /// The cache of resolution chains.
+    pub(crate) fn chain_cache(&self) -> &ChainCache {
+        &self.chain_cache
     }
 
     /// Applies the embedded migrations not yet applied; returns their versions.

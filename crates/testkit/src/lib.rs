@@ -152,6 +152,8 @@ macro_rules! store_contract_tests {
             load_chain_reads_enabled_configs_of_the_chain,
             load_chain_filters_by_provider,
             load_chain_reads_the_task_per_owner,
+            load_chain_sees_every_write_of_the_same_store_at_once,
+            load_chain_sees_another_stores_write_within_a_second,
             audit_round_trips_every_field,
             audit_query_filters,
             audit_scopes_reach_owner_and_calls,

@@ -1,7 +1,8 @@
 //! Statement counts, held the same on every store: checking a connection out adds none, a
-//! list, a resolution chain and a batch of audit events are one statement each, and an
-//! insert learns whether its provider is taken and whether it is the owner's first config
-//! from one read.
+//! list, a resolution chain and a batch of audit events are one statement each, an insert
+//! learns whether its provider is taken and whether it is the owner's first config from one
+//! read, and a chain statement is prepared once per provider and task shape (whatever the
+//! number of owners) and then reused from the connection's statement cache.
 //!
 //! Statements are counted through diesel's process-wide instrumentation, so these checks
 //! run alone in a test binary of their own ([`statement_count_tests!`](crate::statement_count_tests)).
@@ -19,18 +20,24 @@ use crate::fixtures::{model, new_config, now, provider, user};
 use crate::StoreFixture;
 
 static SEEN: Mutex<Vec<String>> = Mutex::new(Vec::new());
+/// The SQL of every statement prepared and put in a connection's statement cache.
+static PREPARED: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
 fn seen() -> MutexGuard<'static, Vec<String>> {
     SEEN.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+fn prepared() -> MutexGuard<'static, Vec<String>> {
+    PREPARED.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// Records the SQL of every statement any connection opened from now on starts.
 pub fn count_every_statement() {
     set_default_instrumentation(|| {
-        Some(Box::new(|event: InstrumentationEvent<'_>| {
-            if let InstrumentationEvent::StartQuery { query, .. } = event {
-                seen().push(query.to_string());
-            }
+        Some(Box::new(|event: InstrumentationEvent<'_>| match event {
+            InstrumentationEvent::StartQuery { query, .. } => seen().push(query.to_string()),
+            InstrumentationEvent::CacheQuery { sql, .. } => prepared().push(sql.to_owned()),
+            _ => {}
         }))
     })
     .expect("install the statement counter");
@@ -111,6 +118,57 @@ pub async fn operations_issue_the_statements_they_should<F: StoreFixture>(fx: &F
     let snapshot = snapshot.expect("load chain");
     assert_eq!((snapshot.configs.len(), snapshot.assignments.len()), (2, 1));
     assert_eq!(statements.len(), 1, "a chain is one read: {statements:#?}");
+
+    // Chains of one, two and three owners, with and without a provider, are one statement
+    // shape each with a task and without: prepared once on a connection, then reused.
+    let shapes = |n: usize| {
+        let owners = [
+            user(&format!("shape-{n}")),
+            Owner::Instance(
+                llm_settings_domain::InstanceId::parse(format!("shape-{n}")).expect("instance"),
+            ),
+            Owner::Global,
+        ];
+        let task = TaskName::parse("summarize").expect("task");
+        let mut queries = Vec::new();
+        for count in 1..=3 {
+            for provider_name in [None, Some(provider("openai"))] {
+                for task in [None, Some(task.clone())] {
+                    queries.push(ChainQuery {
+                        owners: owners[3 - count..].to_vec(),
+                        provider: provider_name,
+                        task,
+                    });
+                }
+            }
+        }
+        queries
+    };
+    prepared().clear();
+    for query in shapes(0) {
+        store.load_chain(query).await.expect("load chain");
+    }
+    let shaped: Vec<String> = std::mem::take(&mut *prepared())
+        .into_iter()
+        .filter(|q| q.contains("provider_configs"))
+        .collect();
+    assert!(
+        shaped.len() <= 4,
+        "one chain statement per provider and task shape, whatever the owners: {shaped:#?}"
+    );
+    for n in 1..=3 {
+        for query in shapes(n) {
+            store.load_chain(query).await.expect("load chain");
+        }
+    }
+    let again: Vec<String> = std::mem::take(&mut *prepared())
+        .into_iter()
+        .filter(|q| q.contains("provider_configs"))
+        .collect();
+    assert!(
+        again.is_empty(),
+        "a chain statement was prepared again: {again:#?}"
+    );
 
     let events = (0..3)
         .map(|_| {

@@ -444,14 +444,16 @@ fn store_name(backend: Backend) -> &'static str {
 /// key whose base URL is the upstream; returns it with the user's token (scope `use`).
 async fn gateway_service(backend: Backend, upstream: u16) -> (Service, String) {
     let allow = format!("127.0.0.1:{upstream}");
-    let svc = Service::start(
-        backend,
-        &[
-            ("LLM_SETTINGS_LOG", "warn,llm_settings=info"),
-            ("LLM_SETTINGS_PROBE_ALLOW_HOSTS", allow.as_str()),
-        ],
-    )
-    .await;
+    let mut env = vec![
+        ("LLM_SETTINGS_LOG", "warn,llm_settings=info"),
+        ("LLM_SETTINGS_PROBE_ALLOW_HOSTS", allow.as_str()),
+    ];
+    // The chain cache's TTL, when the bench is told one (0 measures without the cache).
+    let ttl = std::env::var("LLM_SETTINGS_CHAIN_CACHE_TTL_MS").ok();
+    if let Some(ttl) = ttl.as_deref() {
+        env.push(("LLM_SETTINGS_CHAIN_CACHE_TTL_MS", ttl));
+    }
+    let svc = Service::start(backend, &env).await;
     let token = svc.token("gateway-bench", "read write use", &[], None);
     let r = svc
         .call(
