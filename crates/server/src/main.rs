@@ -370,6 +370,9 @@ async fn serve(config: Config, migrate: bool) -> anyhow::Result<()> {
         .max_connections(per_worker)
         .client_request_timeout(request_timeout)
         .shutdown_timeout(30)
+        // Streamed answers are many small writes (the head, then each event): without
+        // TCP_NODELAY a chunk can wait for the client's delayed ACK of the previous write.
+        .tcp_nodelay(true)
         .bind(&config.bind)
         .with_context(|| format!("cannot listen on {}", config.bind))?;
     let addresses: Vec<String> = server

@@ -21,7 +21,7 @@ use llm_settings_domain::{
     ConfigWrite, NewProviderConfig, Owner, OwnerChange, ProviderConfig, ProviderId, Result,
     SealedSecret, TaskAssignment, TaskName, TestRecord, Timestamp,
 };
-use llm_settings_store_diesel::{Operation, OwnerKey};
+use llm_settings_store_diesel::{ChainCache, Operation, OwnerKey};
 use serde_json::Value;
 
 use super::configs::{self, Which};
@@ -30,6 +30,19 @@ use crate::backend::{self, Conn, Store};
 
 /// How the ports run their operations, on top of the store's `run` and `as_writer`.
 impl Store {
+    /// The store with resolution chains cached for `ttl` (at most 1 s; zero turns the cache
+    /// off). See [`ChainCache`] for when a change is seen.
+    #[must_use]
+    pub fn with_chain_cache_ttl(mut self, ttl: std::time::Duration) -> Self {
+        self.chain_cache = ChainCache::new(ttl);
+        self
+    }
+
+    /// The cache of resolution chains.
+    pub(crate) fn chain_cache(&self) -> &ChainCache {
+        &self.chain_cache
+    }
+
     /// Runs `op`, one or more reads, on a pooled connection.
     pub(super) async fn read<'a, T: Send + 'a>(
         &self,

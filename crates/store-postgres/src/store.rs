@@ -61,7 +61,8 @@ pub struct PostgresStore {
     pool: Pool<AsyncPgConnection>,
     target: Arc<ConnectTarget>,
     checkout_timeout: Duration,
-    chain_cache: ChainCache,
+    /// Resolution chains read lately (see `with_chain_cache_ttl`).
+    pub(crate) chain_cache: ChainCache,
 }
 
 impl fmt::Debug for PostgresStore {
@@ -183,19 +184,6 @@ impl PostgresStore {
         };
         drop(store.checkout().await?);
         Ok(store)
-    }
-
-    /// The store with resolution chains cached for `ttl` (at most 1 s; zero turns the cache
-    /// off). See [`ChainCache`] for when a change is seen.
-    #[must_use]
-    pub fn with_chain_cache_ttl(mut self, ttl: Duration) -> Self {
-        self.chain_cache = ChainCache::new(ttl);
-        self
-    }
-
-    /// The cache of resolution chains.
-    pub(crate) fn chain_cache(&self) -> &ChainCache {
-        &self.chain_cache
     }
 
     /// Applies pending migrations to this store's database; see [`run_migrations`].

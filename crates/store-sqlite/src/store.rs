@@ -86,7 +86,8 @@ pub struct SqliteStore {
     pool: Pool<Conn>,
     writer: Mutex<()>,
     location: Location,
-    chain_cache: ChainCache,
+    /// Resolution chains read lately (see `with_chain_cache_ttl`).
+    pub(crate) chain_cache: ChainCache,
 }
 
 impl fmt::Debug for SqliteStore {
@@ -172,19 +173,6 @@ impl SqliteStore {
         }
         store.run_migrations().await?;
         Ok(store)
-    }
-
-    /// The store with resolution chains cached for `ttl` (at most 1 s; zero turns the cache
-    /// off). See [`ChainCache`] for when a change is seen.
-    #[must_use]
-    pub fn with_chain_cache_ttl(mut self, ttl: Duration) -> Self {
-        self.chain_cache = ChainCache::new(ttl);
-        self
-    }
-
-    /// The cache of resolution chains.
-    pub(crate) fn chain_cache(&self) -> &ChainCache {
-        &self.chain_cache
     }
 
     /// Applies the embedded migrations not yet applied; returns their versions.
