@@ -330,7 +330,7 @@ async fn get_settings(c: Me) -> Reply<SettingsResponse> {
 /// keeps the stored key; a `null` entry deletes that provider's config); `ai.provider` sets
 /// the default provider. Known fields are type-checked and unknown sections kept. Everything
 /// is checked before anything is written, and the whole change lands at once or not at all.
-#[utoipa::path(request_body = SettingsPatch, responses((status = 200, description = "The updated settings (keys masked)", body = SettingsResponse), (status = 400, description = "A field has the wrong type or value", body = OkFalseError)) )]
+#[utoipa::path(request_body = SettingsPatch, responses((status = 200, description = "The updated settings (keys masked)", body = SettingsResponse), (status = 400, description = "A field has the wrong type or value", body = OkFalseError), (status = 409, description = "Other writers changed the settings each time this update was retried; send it again", body = OkFalseError)) )]
 #[put("")]
 async fn update_settings(
     c: Me,
